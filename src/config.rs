@@ -1,0 +1,331 @@
+//! Turns flags and environment into checked [`Settings`]: the URL policy, the token and the
+//! extra headers. No network I/O happens here.
+//!
+//! Invariants established for everyone downstream:
+//! - the URL is `https://`, or `http://` to loopback, or `http://` with `--allow-http`;
+//! - every secret-bearing header value is marked sensitive, so it never shows in `Debug`;
+//! - the token itself is never part of an error or warning text, only the variable's name.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+
+use crate::cli::Cli;
+
+/// Everything the bridge needs to run, already validated.
+#[derive(Debug)]
+pub struct Settings {
+    pub url: Url,
+    /// `host` or `host:port`, as shown in error messages.
+    pub host_label: String,
+    /// Headers sent on every request: `Authorization` (when a token is set) and `--header`s.
+    pub headers: HeaderMap,
+    /// Name of the token variable, for hints in error messages.
+    pub token_env: String,
+    pub token_present: bool,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_message_bytes: usize,
+}
+
+/// Why the flags cannot be used; the message says what to do instead.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Builds settings from flags; `env` looks up environment variables (injected for tests).
+/// Returns the settings and the warnings to show once logging is up.
+pub fn from_cli(
+    cli: &Cli,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Settings, Vec<String>), ConfigError> {
+    let mut warnings = Vec::new();
+    let url = check_url(&cli.url, cli.allow_http)?;
+    let host_label = host_label(&url);
+
+    let mut headers = HeaderMap::new();
+    for raw in &cli.headers {
+        match parse_header(raw, &env)? {
+            HeaderSpec::Ready(name, value) => {
+                headers.append(name, value);
+            }
+            HeaderSpec::MissingVars(name, vars) => warnings.push(format!(
+                "header {name} left out: environment variable {} is not set",
+                vars.join(", ")
+            )),
+        }
+    }
+
+    let token = env(&cli.token_env).and_then(|t| normalise_token(&t));
+    let token_present = token.is_some();
+    match token {
+        Some(token) => {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                ConfigError(format!(
+                    "the token in {} contains characters that cannot go in an HTTP header; \
+                     copy it again from your dashboard",
+                    cli.token_env
+                ))
+            })?;
+            value.set_sensitive(true);
+            // An explicit `--header "Authorization: …"` wins over the token variable.
+            if !headers.contains_key(AUTHORIZATION) {
+                headers.insert(AUTHORIZATION, value);
+            }
+        }
+        None if !headers.contains_key(AUTHORIZATION) => warnings.push(format!(
+            "{} is not set: requests go out without a bearer token and the server will \
+             likely answer 401. Set {} in your MCP client's env block.",
+            cli.token_env, cli.token_env
+        )),
+        None => {}
+    }
+
+    Ok((
+        Settings {
+            url,
+            host_label,
+            headers,
+            token_env: cli.token_env.clone(),
+            token_present,
+            idle_timeout: Duration::from_secs(cli.idle_timeout.max(1)),
+            connect_timeout: Duration::from_secs(cli.connect_timeout.max(1)),
+            max_message_bytes: cli.max_message_bytes.max(1024),
+        },
+        warnings,
+    ))
+}
+
+/// Checks scheme and the plain-HTTP policy. The URL must not carry credentials in its
+/// query (A3) or user-info; we cannot know every query parameter, so only user-info is
+/// refused outright.
+fn check_url(raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        ConfigError(format!(
+            "'{raw}' is not a valid URL ({e}); expected something like {}",
+            crate::cli::DEFAULT_URL
+        ))
+    })?;
+    if url.host_str().is_none() {
+        return Err(ConfigError(format!("'{raw}' has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError(
+            "the URL contains a user name or password; put credentials in --token-env or \
+             --header instead, so they stay out of process listings"
+                .into(),
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_http || is_loopback(&url) => Ok(url),
+        "http" => Err(ConfigError(format!(
+            "refusing plain http:// to {}: the token would cross the network unencrypted. \
+             Use https://, or pass --allow-http if you really mean it",
+            host_label(&url)
+        ))),
+        other => Err(ConfigError(format!(
+            "unsupported URL scheme '{other}': use https:// (or http:// to localhost)"
+        ))),
+    }
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `host` or `host:port` when the port is explicit.
+pub fn host_label(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("server");
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+/// Strips surrounding whitespace and a leading `Bearer ` (any case); `None` if nothing is left.
+pub fn normalise_token(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    if t.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let t = match t.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => t[7..].trim(),
+        _ => t,
+    };
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+enum HeaderSpec {
+    Ready(HeaderName, HeaderValue),
+    MissingVars(String, Vec<String>),
+}
+
+fn parse_header(
+    raw: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<HeaderSpec, ConfigError> {
+    let Some((name, value)) = raw.split_once(':') else {
+        return Err(ConfigError(format!(
+            "--header '{}' is not of the form 'Name: value'",
+            redact_value(raw)
+        )));
+    };
+    let name = name.trim();
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| ConfigError(format!("--header: '{name}' is not a valid header name")))?;
+    let (expanded, missing) = expand_vars(value.trim(), env);
+    if !missing.is_empty() {
+        return Ok(HeaderSpec::MissingVars(name.to_string(), missing));
+    }
+    let mut value = HeaderValue::from_str(&expanded).map_err(|_| {
+        ConfigError(format!(
+            "--header {name}: the value contains characters not allowed in an HTTP header"
+        ))
+    })?;
+    // Custom headers usually carry keys (X-API-Key): treat every one as a secret.
+    value.set_sensitive(true);
+    Ok(HeaderSpec::Ready(header, value))
+}
+
+/// Expands `${VAR}`; returns the text and the names of unset variables.
+/// Hand-written: the only syntax is `${NAME}`, and a crate for it (shellexpand) would also
+/// expand `$NAME` and `~`, which header values (e.g. passwords) may legitimately contain.
+fn expand_vars(value: &str, env: &impl Fn(&str) -> Option<String>) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(value.len());
+    let mut missing = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let var = &after[..end];
+                match env(var) {
+                    Some(v) => out.push_str(&v),
+                    None => missing.push(var.to_string()),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, missing)
+}
+
+/// For error texts about a malformed `--header`: never echo what might be a secret.
+fn redact_value(raw: &str) -> String {
+    let shown: String = raw.chars().take(12).collect();
+    if raw.chars().count() > 12 {
+        format!("{shown}…")
+    } else {
+        shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("wazion-mcp").chain(args.iter().copied()))
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn default_url_is_wazion_and_token_becomes_bearer() {
+        let (s, w) = from_cli(&cli(&[]), env_of(&[("WAZION_TOKEN", " Bearer wz_abc\n")])).unwrap();
+        assert_eq!(s.url.as_str(), "https://www.wazion.com/api/mcp/");
+        assert_eq!(s.headers[AUTHORIZATION], "Bearer wz_abc");
+        assert!(s.headers[AUTHORIZATION].is_sensitive());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn missing_token_is_a_warning_naming_the_variable() {
+        let (s, w) = from_cli(&cli(&["--token-env", "OTHER"]), env_of(&[])).unwrap();
+        assert!(!s.token_present);
+        assert!(s.headers.get(AUTHORIZATION).is_none());
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("OTHER is not set"), "{w:?}");
+    }
+
+    #[test]
+    fn header_vars_expand_and_missing_ones_drop_the_header() {
+        let c = cli(&[
+            "https://wa.example/mcp",
+            "--header",
+            "X-API-Key: ${VPS_KEY}",
+            "--header",
+            "X-Other: a-${NOPE}-b",
+        ]);
+        let (s, w) = from_cli(&c, env_of(&[("VPS_KEY", "k1")])).unwrap();
+        assert_eq!(s.headers["x-api-key"], "k1");
+        assert!(s.headers.get("x-other").is_none());
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("X-Other") && w[0].contains("NOPE"), "{w:?}");
+    }
+
+    #[test]
+    fn plain_http_needs_loopback_or_the_flag() {
+        let e = from_cli(&cli(&["http://example.com/mcp"]), env_of(&[])).unwrap_err();
+        assert!(e.0.contains("--allow-http"), "{e}");
+        for ok in [
+            "http://127.0.0.1:9/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:8/mcp",
+        ] {
+            assert!(from_cli(&cli(&[ok]), env_of(&[])).is_ok(), "{ok}");
+        }
+        assert!(
+            from_cli(
+                &cli(&["http://example.com/mcp", "--allow-http"]),
+                env_of(&[])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn token_normalisation() {
+        assert_eq!(normalise_token("  tok \n").as_deref(), Some("tok"));
+        assert_eq!(normalise_token("bearer  tok").as_deref(), Some("tok"));
+        assert_eq!(normalise_token("Bearer "), None);
+        assert_eq!(normalise_token(""), None);
+    }
+
+    #[test]
+    fn bad_header_value_does_not_echo_a_secret() {
+        let e = from_cli(
+            &cli(&["--header", "no-colon-here-secret-value-1234567890"]),
+            env_of(&[]),
+        )
+        .unwrap_err();
+        assert!(!e.0.contains("1234567890"), "{e}");
+    }
+}

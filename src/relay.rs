@@ -1,0 +1,800 @@
+//! The pump: reads client messages from stdin, forwards each to the server, routes every
+//! server message to stdout, and guarantees each client request exactly one answer.
+//!
+//! Ownership and invariants:
+//! - the **pending table** (`Bridge::pending`) holds every client request that has not been
+//!   answered. A request leaves it exactly once — by the server's response, by a mapped error
+//!   (`errors::answer`), by cancellation, or at shutdown — and only the caller that removes
+//!   it may write its answer. So nothing is answered twice and nothing is forgotten;
+//! - `initialize` and `notifications/initialized` are handled inline, so later messages wait
+//!   for the session id and version, and for the GET stream to be open (H9, H17); every other
+//!   message runs in its own task, so a slow call never delays another;
+//! - bridge-private requests (the re-initialize) use `"wazion-mcp-…"` ids and their responses
+//!   never reach stdout (J3).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::BufReader;
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::config::Settings;
+use crate::errors::{self, Failure, Hints};
+use crate::jsonrpc::{self, Kind, Payload};
+use crate::session::Session;
+use crate::stdio::{Line, LineReader, StdoutWriter};
+use crate::upstream::{EventStream, NetError, Reply, SessionHeaders, Upstream};
+
+/// How long in-flight requests may still finish after stdin closed.
+const EOF_GRACE: Duration = Duration::from_millis(1000);
+/// The most a `DELETE` of the session may take at shutdown (H19, S9).
+const DELETE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Reconnect delay when the server gave no `retry` (H14).
+const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
+/// Resumption attempts in a row without a new event before a stream is given up.
+const MAX_RESUMES: u32 = 5;
+
+/// Runs the bridge until stdin closes or a signal arrives; returns the exit code.
+pub async fn run(settings: Settings) -> i32 {
+    let upstream = match Upstream::new(&settings) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let bridge = Arc::new(Bridge {
+        upstream,
+        session: Session::default(),
+        out: StdoutWriter::spawn(tokio::io::stdout()),
+        pending: Mutex::new(HashMap::new()),
+        drained: Notify::new(),
+        listener: Mutex::new(None),
+        host: settings.host_label.clone(),
+        token_env: settings.token_env.clone(),
+        token_present: settings.token_present,
+    });
+    let reader = LineReader::new(
+        BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
+        settings.max_message_bytes,
+    );
+    let pump = tokio::spawn(pump(bridge.clone(), reader));
+    let grace = tokio::select! {
+        r = pump => {
+            match r {
+                Ok(Ok(())) => tracing::debug!("stdin closed"),
+                Ok(Err(e)) => tracing::warn!("stdin failed: {e}"),
+                Err(e) => tracing::error!("stdin reader stopped: {e}"),
+            }
+            EOF_GRACE
+        }
+        name = shutdown_signal() => {
+            tracing::debug!("received {name}");
+            Duration::ZERO
+        }
+    };
+    bridge.shutdown(grace).await;
+    0
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C), with the signal's name.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+async fn pump<R>(bridge: Arc<Bridge>, mut reader: LineReader<R>) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    while let Some(line) = reader.next_line().await? {
+        match line {
+            Line::Message(bytes) => bridge.clone().handle_line(Bytes::from(bytes)).await,
+            Line::TooLong { len, head } => {
+                tracing::warn!("stdin: dropped a {len}-byte line, larger than --max-message-bytes");
+                if let Some(id) = jsonrpc::sniff_id(&head) {
+                    let reason = format!(
+                        "the message is {len} bytes, more than --max-message-bytes allows; it was not sent"
+                    );
+                    let e = jsonrpc::error_response(&id, -32600, &reason, None);
+                    bridge.out.send(Bytes::from(e)).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything the relay shares between its tasks.
+struct Bridge {
+    upstream: Upstream,
+    session: Session,
+    out: StdoutWriter,
+    /// Client requests awaiting their answer, by raw id text, with the task serving them.
+    pending: Mutex<HashMap<String, Option<AbortHandle>>>,
+    /// Notified whenever `pending` becomes empty.
+    drained: Notify,
+    /// The GET stream's task, if one is open.
+    listener: Mutex<Option<JoinHandle<()>>>,
+    host: String,
+    token_env: String,
+    token_present: bool,
+}
+
+impl Bridge {
+    fn hints(&self) -> Hints<'_> {
+        Hints {
+            host: &self.host,
+            token_env: &self.token_env,
+            token_present: self.token_present,
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<AbortHandle>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_pending(&self, id: &str) -> bool {
+        self.pending().contains_key(id)
+    }
+
+    /// Writes `message` as the answer to `id` if `id` is still pending; returns whether it
+    /// was. This is the only way a response reaches stdout.
+    async fn answer(&self, id: &str, message: Bytes) -> bool {
+        let removed = {
+            let mut pending = self.pending();
+            let removed = pending.remove(id).is_some();
+            if removed && pending.is_empty() {
+                self.drained.notify_waiters();
+            }
+            removed
+        };
+        if removed {
+            self.out.send(message).await;
+        } else {
+            tracing::debug!("dropped a response for id {id}: no pending request has it");
+        }
+        removed
+    }
+
+    /// Answers `id` with the error that `failure` maps to.
+    async fn fail(&self, id: &str, failure: &Failure) {
+        if self.is_pending(id) {
+            tracing::debug!("request {id} failed: {failure:?}");
+            let message = errors::answer(id, failure, &self.hints());
+            self.answer(id, message).await;
+        }
+    }
+
+    // ----- client → server -------------------------------------------------------------
+
+    async fn handle_line(self: Arc<Self>, line: Bytes) {
+        let parsed = jsonrpc::parse(&line);
+        match parsed {
+            Err(invalid) => self.reject(invalid).await,
+            Ok(Payload::Batch(items)) => {
+                let items: Vec<Bytes> = items
+                    .iter()
+                    .map(|raw| line.slice_ref(raw.get().as_bytes()))
+                    .collect();
+                if self.session.batches_allowed() {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.batch(line, &items).await });
+                } else {
+                    for item in items {
+                        let parsed = std::str::from_utf8(&item)
+                            .map_err(|_| ())
+                            .and_then(|t| {
+                                jsonrpc::parse_single(t).map_err(|e| self.clone().reject_later(e))
+                            })
+                            .map(|e| Classified::of(&e));
+                        if let Ok(c) = parsed {
+                            self.clone().dispatch(item, c).await;
+                        }
+                    }
+                }
+            }
+            Ok(Payload::Single(envelope)) => {
+                let c = Classified::of(&envelope);
+                self.dispatch(line, c).await
+            }
+        }
+    }
+
+    /// Logs a line that is not JSON-RPC; answers it when its id could be read.
+    async fn reject(&self, invalid: jsonrpc::Invalid) {
+        tracing::warn!(
+            "stdin: ignored a line that is not a valid JSON-RPC message: {}",
+            invalid.reason
+        );
+        if let Some(id) = invalid.id {
+            let e = jsonrpc::error_response(&id, invalid.code, &invalid.reason, None);
+            self.out.send(Bytes::from(e)).await;
+        }
+    }
+
+    fn reject_later(self: Arc<Self>, invalid: jsonrpc::Invalid) {
+        tokio::spawn(async move { self.reject(invalid).await });
+    }
+
+    async fn dispatch(self: Arc<Self>, bytes: Bytes, c: Classified) {
+        let Classified { kind, method, id } = c;
+        let method = method.as_str();
+        tracing::debug!(
+            ?kind,
+            method,
+            id = id.as_deref().unwrap_or(""),
+            "client → server"
+        );
+        match (kind, id) {
+            (Kind::Request, Some(id)) if method == "initialize" => self.initialize(bytes, id).await,
+            (Kind::Request, Some(id)) => {
+                // Registered before the task starts, so a fast answer always finds it.
+                self.pending().insert(id.clone(), None);
+                let this = self.clone();
+                let task_id = id.clone();
+                let handle = tokio::spawn(async move {
+                    let result = this.exchange(bytes, &task_id, false).await;
+                    if let Err(failure) = result {
+                        this.fail(&task_id, &failure).await;
+                    }
+                });
+                if let Some(slot) = self.pending().get_mut(&id) {
+                    *slot = Some(handle.abort_handle());
+                }
+            }
+            (Kind::Notification, _) if method == "notifications/initialized" => {
+                self.send_one_way(bytes, method).await;
+                if self.session.has_listen_stream() {
+                    self.open_listener().await;
+                }
+            }
+            (Kind::Notification, _) if method == "notifications/cancelled" => {
+                let target = jsonrpc::cancelled_request_id(&bytes);
+                let this = self.clone();
+                tokio::spawn(
+                    async move { this.send_one_way(bytes, "notifications/cancelled").await },
+                );
+                // The client expects no answer any more (J4): stop waiting for one.
+                if let Some(target) = target
+                    && let Some(Some(task)) = self.pending().remove(&target)
+                {
+                    task.abort();
+                }
+            }
+            (kind, _) => {
+                let label = if kind == Kind::Response {
+                    "response"
+                } else {
+                    "notification"
+                };
+                let this = self.clone();
+                let method = method.to_string();
+                tokio::spawn(async move {
+                    this.send_one_way(bytes, if method.is_empty() { label } else { &method })
+                        .await
+                });
+            }
+        }
+    }
+
+    /// `initialize`: starts a new session and is awaited inline, so nothing else goes out
+    /// before its response arrived (H17, lifecycle).
+    async fn initialize(self: Arc<Self>, bytes: Bytes, id: String) {
+        self.stop_listener();
+        self.session.begin(bytes.clone());
+        self.pending().insert(id.clone(), None);
+        if let Err(failure) = self.exchange(bytes, &id, true).await {
+            self.fail(&id, &failure).await;
+        }
+    }
+
+    /// One request's whole life: POST, read the reply, deliver the response; re-initialize
+    /// once on a session 404 (H18); resume a broken stream (H13). `Ok` means answered.
+    async fn exchange(
+        self: &Arc<Self>,
+        body: Bytes,
+        id: &str,
+        is_init: bool,
+    ) -> Result<(), Failure> {
+        let mut may_reinit = !is_init;
+        loop {
+            let (headers, generation) = if is_init {
+                (SessionHeaders::default(), 0)
+            } else {
+                self.session.snapshot()
+            };
+            let reply = self
+                .upstream
+                .post(body.clone(), &headers)
+                .await
+                .map_err(Failure::Net)?;
+            match reply {
+                Reply::Accepted => return Err(Failure::NoResponse),
+                Reply::Json(meta, payload) => {
+                    if is_init {
+                        self.session.set_session_id(meta.session_id);
+                    }
+                    self.deliver_json(&payload, &[id], is_init).await;
+                    return self.answered(id);
+                }
+                Reply::Events(meta, stream) => {
+                    if is_init {
+                        self.session.set_session_id(meta.session_id);
+                    }
+                    return self.consume(stream, &[id], is_init).await;
+                }
+                Reply::Status(meta, payload) => {
+                    let expired = meta.status == reqwest::StatusCode::NOT_FOUND
+                        && headers.session_id.is_some()
+                        && !is_recognised_error(&payload);
+                    if expired && may_reinit {
+                        may_reinit = false;
+                        tracing::info!(
+                            "the server ended the MCP session (HTTP 404); starting a new one"
+                        );
+                        self.reinitialize(generation).await?;
+                        continue;
+                    }
+                    return Err(Failure::Http(meta, payload));
+                }
+            }
+        }
+    }
+
+    fn answered(&self, id: &str) -> Result<(), Failure> {
+        if self.is_pending(id) {
+            Err(Failure::NoResponse)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A batch POSTed whole (2025-03-26 only, S7); every request in it is answered.
+    async fn batch(&self, body: Bytes, items: &[Bytes]) {
+        let ids: Vec<String> = items
+            .iter()
+            .filter_map(|b| {
+                let text = std::str::from_utf8(b).ok()?;
+                let e = jsonrpc::parse_single(text).ok()?;
+                (e.kind == Kind::Request).then(|| e.id_key().map(str::to_string))?
+            })
+            .collect();
+        {
+            let mut pending = self.pending();
+            for id in &ids {
+                pending.insert(id.clone(), None);
+            }
+        }
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let (headers, _) = self.session.snapshot();
+        let failure = match self.upstream.post(body, &headers).await {
+            Ok(Reply::Accepted) => None,
+            Ok(Reply::Json(_, payload)) => {
+                self.deliver_json(&payload, &id_refs, false).await;
+                None
+            }
+            Ok(Reply::Events(_, stream)) => self.consume(stream, &id_refs, false).await.err(),
+            Ok(Reply::Status(meta, payload)) => Some(Failure::Http(meta, payload)),
+            Err(e) => Some(Failure::Net(e)),
+        };
+        let failure = failure.unwrap_or(Failure::NoResponse);
+        for id in &ids {
+            self.fail(id, &failure).await;
+        }
+    }
+
+    /// POSTs a notification or a client response; nobody waits for an answer, so problems
+    /// are logged once on stderr (A7: a 401 here is reported, never retried).
+    async fn send_one_way(&self, bytes: Bytes, what: &str) {
+        let (headers, _) = self.session.snapshot();
+        match self.upstream.post(bytes, &headers).await {
+            Ok(Reply::Accepted) => {}
+            Ok(Reply::Json(_, payload)) => self.deliver_json(&payload, &[], false).await,
+            Ok(Reply::Events(_, stream)) => {
+                let _ = self.consume(stream, &[], false).await;
+            }
+            Ok(Reply::Status(meta, _)) => {
+                let status = meta.status;
+                match &meta.www_authenticate {
+                    Some(w) => tracing::warn!(
+                        "{} answered HTTP {status} to the client's {what}; WWW-Authenticate: {w}",
+                        self.host
+                    ),
+                    None => tracing::warn!(
+                        "{} answered HTTP {status} to the client's {what}",
+                        self.host
+                    ),
+                }
+            }
+            Err(e) => tracing::warn!("could not send the client's {what} to {}: {e:?}", self.host),
+        }
+    }
+
+    // ----- server → client -------------------------------------------------------------
+
+    /// Delivers a JSON body: one message, or an array of them (a batch reply).
+    async fn deliver_json(&self, payload: &Bytes, ours: &[&str], is_init: bool) {
+        match jsonrpc::parse(payload) {
+            Ok(Payload::Single(_)) => {
+                self.deliver(payload.clone(), ours, is_init).await;
+            }
+            Ok(Payload::Batch(items)) => {
+                for raw in items {
+                    self.deliver(payload.slice_ref(raw.get().as_bytes()), ours, is_init)
+                        .await;
+                }
+            }
+            Err(invalid) => tracing::warn!(
+                "{} sent a body that is not JSON-RPC: {}",
+                self.host,
+                invalid.reason
+            ),
+        }
+    }
+
+    /// Routes one server message: a response goes to its pending request (one answer per
+    /// id); requests and notifications go straight to stdout.
+    async fn deliver(&self, message: Bytes, ours: &[&str], is_init: bool) {
+        let Ok(text) = std::str::from_utf8(&message) else {
+            tracing::warn!("{} sent a message that is not UTF-8; dropped", self.host);
+            return;
+        };
+        let envelope = match jsonrpc::parse_single(text) {
+            Ok(e) => e,
+            Err(invalid) => {
+                tracing::warn!(
+                    "{} sent a message that is not JSON-RPC ({}); dropped",
+                    self.host,
+                    invalid.reason
+                );
+                return;
+            }
+        };
+        if envelope.kind != Kind::Response {
+            tracing::debug!(
+                method = envelope.method.as_deref().unwrap_or(""),
+                "server → client"
+            );
+            self.out.send(message).await;
+            return;
+        }
+        let target = match envelope.id_key() {
+            Some(id) => id.to_string(),
+            // A response without a usable id on a single request's stream answers that request.
+            None if ours.len() == 1 => ours[0].to_string(),
+            None => {
+                tracing::warn!("{} sent a response without an id; dropped", self.host);
+                return;
+            }
+        };
+        let message = match jsonrpc::with_id(&message, &target) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(v) => Bytes::from(v),
+        };
+        if is_init && ours.first() == Some(&target.as_str()) {
+            match jsonrpc::initialize_result_version(&message) {
+                Some(v) => self.session.set_version(&v),
+                None => tracing::debug!("initialize answered without a protocolVersion"),
+            }
+        }
+        self.answer(&target, message).await;
+    }
+
+    /// Reads a response stream until every id in `ours` is answered, resuming with
+    /// `Last-Event-ID` after the server's `retry` delay when it breaks after an event id
+    /// (H13, H14). Once answered the stream is dropped (H15).
+    async fn consume(
+        &self,
+        mut stream: EventStream,
+        ours: &[&str],
+        is_init: bool,
+    ) -> Result<(), Failure> {
+        let mut last_event_id: Option<String> = None;
+        let mut retry = DEFAULT_RETRY;
+        let mut resumes = 0;
+        loop {
+            if !ours.is_empty() && ours.iter().all(|id| !self.is_pending(id)) {
+                return Ok(());
+            }
+            let broke = match stream.next().await {
+                Some(Ok(event)) => {
+                    if let Some(id) = event.id {
+                        last_event_id = Some(id);
+                    }
+                    if let Some(r) = event.retry {
+                        retry = r;
+                    }
+                    if let Some(data) = event
+                        .data
+                        .filter(|d| event.is_message && !d.trim().is_empty())
+                    {
+                        resumes = 0;
+                        self.deliver(Bytes::from(data), ours, is_init).await;
+                    }
+                    continue;
+                }
+                Some(Err(NetError::Idle(d))) => return Err(Failure::Net(NetError::Idle(d))),
+                Some(Err(e)) => Some(e),
+                None => None,
+            };
+            if !ours.is_empty() && ours.iter().all(|id| !self.is_pending(id)) {
+                return Ok(());
+            }
+            let Some(resume_from) = last_event_id.clone() else {
+                return Err(broke.map_or(Failure::StreamEnded, Failure::Net));
+            };
+            if resumes >= MAX_RESUMES {
+                return Err(broke.map_or(Failure::StreamEnded, Failure::Net));
+            }
+            resumes += 1;
+            tracing::debug!(
+                "response stream interrupted; resuming in {} ms",
+                retry.as_millis()
+            );
+            tokio::time::sleep(retry).await;
+            let (headers, _) = self.session.snapshot();
+            match self.upstream.get(&headers, Some(&resume_from)).await {
+                Ok(Reply::Events(_, s)) => stream = s,
+                Ok(Reply::Json(_, payload)) => {
+                    self.deliver_json(&payload, ours, is_init).await;
+                    return if ours.iter().any(|id| self.is_pending(id)) {
+                        Err(Failure::StreamEnded)
+                    } else {
+                        Ok(())
+                    };
+                }
+                Ok(Reply::Accepted) => return Err(Failure::StreamEnded),
+                Ok(Reply::Status(meta, payload)) => return Err(Failure::Http(meta, payload)),
+                Err(e) => return Err(Failure::Net(e)),
+            }
+        }
+    }
+
+    // ----- the GET stream --------------------------------------------------------------
+
+    /// Opens the standalone GET stream and waits for its response headers (H8, H9): a
+    /// message the server sends there right after is not lost. 405 means none is offered.
+    async fn open_listener(self: &Arc<Self>) {
+        let (headers, _) = self.session.snapshot();
+        match self.upstream.get(&headers, None).await {
+            Ok(Reply::Events(_, stream)) => {
+                let this = self.clone();
+                let handle = tokio::spawn(async move { this.listen(stream).await });
+                if let Some(old) = self.listener_slot().replace(handle) {
+                    old.abort();
+                }
+            }
+            Ok(Reply::Status(meta, _))
+                if meta.status == reqwest::StatusCode::METHOD_NOT_ALLOWED =>
+            {
+                tracing::debug!("{} offers no GET stream (405)", self.host);
+            }
+            Ok(Reply::Status(meta, _)) => match &meta.www_authenticate {
+                Some(w) => tracing::warn!(
+                    "{} refused the GET stream: HTTP {}; WWW-Authenticate: {w}",
+                    self.host,
+                    meta.status
+                ),
+                None => {
+                    tracing::warn!("{} refused the GET stream: HTTP {}", self.host, meta.status)
+                }
+            },
+            Ok(_) => tracing::debug!("{} answered the GET without an event stream", self.host),
+            Err(e) => tracing::warn!("could not open the GET stream to {}: {e:?}", self.host),
+        }
+    }
+
+    /// Relays the GET stream; reconnects (resuming when an event id was seen) with backoff,
+    /// and stops for good on 4xx or after repeated failures, so it never hot-loops.
+    async fn listen(self: Arc<Self>, mut stream: EventStream) {
+        let mut last_event_id: Option<String> = None;
+        let mut retry = DEFAULT_RETRY;
+        let mut failures = 0u32;
+        loop {
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(event) => {
+                        if let Some(id) = event.id {
+                            last_event_id = Some(id);
+                        }
+                        if let Some(r) = event.retry {
+                            retry = r;
+                        }
+                        if let Some(data) = event
+                            .data
+                            .filter(|d| event.is_message && !d.trim().is_empty())
+                        {
+                            failures = 0;
+                            self.deliver(Bytes::from(data), &[], false).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!("GET stream broke: {e:?}");
+                        break;
+                    }
+                }
+            }
+            failures += 1;
+            if failures > MAX_RESUMES {
+                tracing::warn!(
+                    "the GET stream to {} keeps failing; server-initiated messages stop until the next session",
+                    self.host
+                );
+                return;
+            }
+            tokio::time::sleep(retry * failures).await;
+            let (headers, _) = self.session.snapshot();
+            match self.upstream.get(&headers, last_event_id.as_deref()).await {
+                Ok(Reply::Events(_, s)) => stream = s,
+                Ok(Reply::Status(meta, _)) => {
+                    tracing::debug!("GET stream not reopened: HTTP {}", meta.status);
+                    return;
+                }
+                Ok(_) => return,
+                Err(e) => tracing::debug!("GET stream reconnect failed: {e:?}"),
+            }
+        }
+    }
+
+    fn listener_slot(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.listener.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop_listener(&self) {
+        if let Some(h) = self.listener_slot().take() {
+            h.abort();
+        }
+    }
+
+    // ----- session expiry --------------------------------------------------------------
+
+    /// Replaces an expired session (H18): replays the client's initialize under a private
+    /// id, swallows its result, sends `notifications/initialized`, reopens the GET stream.
+    /// Concurrent callers that saw the same generation share one re-initialize.
+    async fn reinitialize(self: &Arc<Self>, seen_generation: u64) -> Result<(), Failure> {
+        let _turn = self.session.reinit_lock.lock().await;
+        if self.session.generation() != seen_generation {
+            return Ok(()); // someone else already replaced the session
+        }
+        let Some((body, private_id)) = self.session.reinitialize_request() else {
+            return Err(Failure::Reinitialize(Box::new(Failure::NoResponse)));
+        };
+        self.stop_listener();
+        let wrap = |f: Failure| Failure::Reinitialize(Box::new(f));
+        let reply = self
+            .upstream
+            .post(body, &SessionHeaders::default())
+            .await
+            .map_err(|e| wrap(Failure::Net(e)))?;
+        let (session_id, result) = match reply {
+            Reply::Json(meta, payload) => (meta.session_id, Some(payload)),
+            Reply::Events(meta, stream) => {
+                (meta.session_id, first_response(stream, &private_id).await)
+            }
+            Reply::Status(meta, payload) => return Err(wrap(Failure::Http(meta, payload))),
+            Reply::Accepted => return Err(wrap(Failure::NoResponse)),
+        };
+        let Some(result) = result.filter(|r| jsonrpc::error_code(r).is_none()) else {
+            return Err(wrap(Failure::NoResponse));
+        };
+        let version = jsonrpc::initialize_result_version(&result);
+        if version.is_some() && version != self.session.version() {
+            tracing::warn!(
+                "the new session negotiated another protocol version; the client is not told"
+            );
+        }
+        self.session.install(session_id, version.as_deref());
+        let (headers, _) = self.session.snapshot();
+        let initialized =
+            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        match self.upstream.post(initialized, &headers).await {
+            Ok(Reply::Accepted) => {}
+            Ok(Reply::Status(meta, _)) => tracing::warn!(
+                "re-initialize: notifications/initialized answered HTTP {}",
+                meta.status
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("re-initialize: notifications/initialized failed: {e:?}"),
+        }
+        if self.session.has_listen_stream() {
+            self.open_listener().await;
+        }
+        Ok(())
+    }
+
+    // ----- shutdown --------------------------------------------------------------------
+
+    /// S9/H19: give in-flight requests `grace` to finish, answer the rest with an error,
+    /// stop the streams, DELETE the session (≤ 1 s, 405 tolerated), flush stdout.
+    async fn shutdown(&self, grace: Duration) {
+        if !grace.is_zero() {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if !self.pending().is_empty() {
+                let _ = tokio::time::timeout(grace, drained).await;
+            }
+        }
+        let left: Vec<(String, Option<AbortHandle>)> = self.pending().drain().collect();
+        for (id, task) in left {
+            if let Some(t) = task {
+                t.abort();
+            }
+            let message = errors::answer(&id, &Failure::ShuttingDown, &self.hints());
+            self.out.send(message).await;
+        }
+        self.stop_listener();
+        if self.session.has_session_id() {
+            let (headers, _) = self.session.snapshot();
+            match tokio::time::timeout(DELETE_TIMEOUT, self.upstream.delete(&headers)).await {
+                Ok(Ok(status)) => tracing::debug!("session DELETE answered {status}"),
+                Ok(Err(e)) => tracing::debug!("session DELETE failed: {e:?}"),
+                Err(_) => tracing::debug!("session DELETE timed out"),
+            }
+        }
+        self.out.flush(Duration::from_millis(300)).await;
+    }
+}
+
+/// The owned facts of a classified message, so its bytes can move on.
+struct Classified {
+    kind: Kind,
+    method: String,
+    id: Option<String>,
+}
+
+impl Classified {
+    fn of(e: &jsonrpc::Envelope<'_>) -> Self {
+        Self {
+            kind: e.kind,
+            method: e.method.as_deref().unwrap_or("").to_string(),
+            id: e.id_key().map(str::to_string),
+        }
+    }
+}
+
+/// Reads a stream until the response with `id` arrives; returns it.
+async fn first_response(mut stream: EventStream, id: &str) -> Option<Bytes> {
+    while let Some(Ok(event)) = stream.next().await {
+        let Some(data) = event.data else { continue };
+        if let Ok(e) = jsonrpc::parse_single(&data)
+            && e.kind == Kind::Response
+            && e.id_key() == Some(id)
+        {
+            return Some(Bytes::from(data));
+        }
+    }
+    None
+}
+
+/// A 404 whose body is a JSON-RPC error the server meant (method not found, or one of the
+/// 2026 era's errors) is relayed, never mistaken for an expired session (M10).
+fn is_recognised_error(payload: &[u8]) -> bool {
+    matches!(
+        jsonrpc::error_code(payload.trim_ascii()),
+        Some(-32601 | -32022..=-32020)
+    )
+}

@@ -1,0 +1,370 @@
+//! HTTP to the MCP server: POST a message, GET the listening or resuming stream, DELETE the
+//! session; classify each answer into a [`Reply`]; decode SSE bodies into [`Event`]s.
+//!
+//! This module decides nothing about what the client sees (that is `relay` and `errors`);
+//! it only says what the server did. Invariants:
+//! - every request carries the configured headers (bearer token, `--header`s) and, once
+//!   known, `Mcp-Session-Id` and `MCP-Protocol-Version` (A2, H16, H20);
+//! - redirects are followed only to the same origin with 307/308, so neither the token nor a
+//!   custom header ever reaches another origin, and a POST never silently turns into a GET;
+//! - every body read is bounded in size and in idle time (no byte for `idle_timeout`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Method, StatusCode, Url};
+use sse_stream::{Sse, SseByteStream};
+
+use crate::config::Settings;
+
+pub const HEADER_SESSION_ID: &str = "mcp-session-id";
+pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
+
+/// The session headers to put on a request (cloned snapshot of the session state).
+#[derive(Clone, Debug, Default)]
+pub struct SessionHeaders {
+    pub session_id: Option<HeaderValue>,
+    pub protocol_version: Option<HeaderValue>,
+}
+
+/// What the HTTP response said besides its body.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub status: StatusCode,
+    pub session_id: Option<HeaderValue>,
+    pub www_authenticate: Option<String>,
+    pub location: Option<String>,
+    pub retry_after: Option<String>,
+    pub content_type: Option<String>,
+}
+
+/// How the server answered.
+pub enum Reply {
+    /// 2xx without a body to read (202 Accepted, or an empty 200).
+    Accepted,
+    /// `application/json` 2xx body, read whole.
+    Json(Meta, Bytes),
+    /// `text/event-stream` 2xx body, to be read event by event.
+    Events(Meta, EventStream),
+    /// Any status ≥ 300 (body read whole, bounded): the caller decides whether the body is a
+    /// JSON-RPC message to relay or an HTTP failure to describe.
+    Status(Meta, Bytes),
+}
+
+/// A failure below HTTP: nothing came back that could be relayed.
+#[derive(Debug, Clone)]
+pub enum NetError {
+    /// Connection refused, DNS, TLS, connect timeout…; the text is in plain words.
+    Connect(String),
+    /// No byte from the server for the idle timeout.
+    Idle(Duration),
+    /// The connection broke while reading a body.
+    Body(String),
+    /// A body larger than `--max-message-bytes`.
+    TooLarge(usize),
+}
+
+/// One SSE event, as the MCP transport uses them.
+#[derive(Debug, Default)]
+pub struct Event {
+    pub id: Option<String>,
+    pub retry: Option<Duration>,
+    /// `None` for metadata-only blocks; `Some("")` for priming events.
+    pub data: Option<String>,
+    /// `true` when the event type is `message` (or absent).
+    pub is_message: bool,
+}
+
+/// An SSE body: events in arrival order, with the idle timeout applied to raw bytes (so SSE
+/// comments and keep-alives count as life signs).
+pub struct EventStream {
+    inner: std::pin::Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>,
+    idle: Duration,
+}
+
+impl EventStream {
+    /// The next event; `None` when the server closed the stream cleanly.
+    pub async fn next(&mut self) -> Option<Result<Event, NetError>> {
+        match self.inner.next().await? {
+            Ok(sse) => Some(Ok(Event {
+                is_message: sse.event.as_deref().is_none_or(|e| e == "message"),
+                id: sse.id,
+                retry: sse.retry.map(Duration::from_millis),
+                data: sse.data,
+            })),
+            Err(e) => Some(Err(body_error(&e, self.idle))),
+        }
+    }
+}
+
+/// The body-level error surfaced through the SSE decoder.
+#[derive(Debug)]
+enum BodyError {
+    Idle(Duration),
+    Http(reqwest::Error),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Idle(d) => write!(f, "no data from the server for {} s", d.as_secs()),
+            BodyError::Http(e) => write!(f, "{}", plain_cause(e)),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+fn body_error(e: &sse_stream::Error, idle: Duration) -> NetError {
+    if let sse_stream::Error::Body(inner) = e
+        && let Some(BodyError::Idle(_)) = inner.downcast_ref::<BodyError>()
+    {
+        return NetError::Idle(idle);
+    }
+    match e {
+        sse_stream::Error::Body(inner) => NetError::Body(inner.to_string()),
+        other => NetError::Body(format!("invalid event stream ({other})")),
+    }
+}
+
+/// The HTTP client and the fixed parts of every request.
+pub struct Upstream {
+    client: Client,
+    url: Url,
+    headers: HeaderMap,
+    idle: Duration,
+    max_body: usize,
+}
+
+impl Upstream {
+    pub fn new(settings: &Settings) -> Result<Self, String> {
+        let origin = settings.url.origin();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            let same_origin = attempt.url().origin() == origin;
+            let keeps_method = matches!(
+                attempt.status(),
+                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+            );
+            if same_origin && keeps_method && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        let client = Client::builder()
+            .user_agent(concat!("wazion-mcp/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.connect_timeout)
+            .redirect(policy)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {}", plain_cause(&e)))?;
+        Ok(Self {
+            client,
+            url: settings.url.clone(),
+            headers: settings.headers.clone(),
+            idle: settings.idle_timeout,
+            max_body: settings.max_message_bytes,
+        })
+    }
+
+    /// POSTs one message (or batch) as the exact bytes given.
+    pub async fn post(&self, body: Bytes, session: &SessionHeaders) -> Result<Reply, NetError> {
+        let req = self
+            .request(Method::POST, session)
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// GETs the event stream: the listening stream, or a resumption with `Last-Event-ID`.
+    pub async fn get(
+        &self,
+        session: &SessionHeaders,
+        last_event_id: Option<&str>,
+    ) -> Result<Reply, NetError> {
+        let mut req = self
+            .request(Method::GET, session)
+            .header(ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id
+            && let Ok(v) = HeaderValue::from_str(id)
+        {
+            req = req.header(HeaderName::from_static(HEADER_LAST_EVENT_ID), v);
+        }
+        self.send(req).await
+    }
+
+    /// DELETEs the session (H19). Returns the status, or why it could not be sent.
+    pub async fn delete(&self, session: &SessionHeaders) -> Result<StatusCode, NetError> {
+        let resp = self
+            .request(Method::DELETE, session)
+            .send()
+            .await
+            .map_err(|e| NetError::Connect(plain_cause(&e)))?;
+        Ok(resp.status())
+    }
+
+    fn request(&self, method: Method, session: &SessionHeaders) -> reqwest::RequestBuilder {
+        let mut headers = self.headers.clone();
+        if let Some(id) = &session.session_id {
+            headers.insert(HeaderName::from_static(HEADER_SESSION_ID), id.clone());
+        }
+        if let Some(v) = &session.protocol_version {
+            headers.insert(HeaderName::from_static(HEADER_PROTOCOL_VERSION), v.clone());
+        }
+        self.client
+            .request(method, self.url.clone())
+            .headers(headers)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Reply, NetError> {
+        let resp = match tokio::time::timeout(self.idle, req.send()).await {
+            Err(_) => return Err(NetError::Idle(self.idle)),
+            Ok(r) => r.map_err(|e| NetError::Connect(plain_cause(&e)))?,
+        };
+        let meta = meta_of(&resp);
+        let status = meta.status;
+        if status.is_success() {
+            let ct = meta.content_type.as_deref().unwrap_or("");
+            if ct.starts_with("text/event-stream") {
+                let stream = self.event_stream(resp);
+                return Ok(Reply::Events(meta, stream));
+            }
+            let body = self.read_body(resp).await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Reply::Accepted);
+            }
+            return Ok(Reply::Json(meta, body));
+        }
+        let body = self.read_body(resp).await?;
+        Ok(Reply::Status(meta, body))
+    }
+
+    fn event_stream(&self, resp: reqwest::Response) -> EventStream {
+        let idle = self.idle;
+        let bytes = futures::stream::unfold(Some(resp.bytes_stream()), move |state| async move {
+            let mut s = state?;
+            match tokio::time::timeout(idle, s.next()).await {
+                Err(_) => Some((Err(BodyError::Idle(idle)), None)),
+                Ok(None) => None,
+                Ok(Some(Ok(b))) => Some((Ok(b), Some(s))),
+                Ok(Some(Err(e))) => Some((Err(BodyError::Http(e)), None)),
+            }
+        });
+        EventStream {
+            inner: Box::pin(SseByteStream::new(Box::pin(bytes))),
+            idle,
+        }
+    }
+
+    /// Reads a whole body, bounded in size and idle time.
+    async fn read_body(&self, resp: reqwest::Response) -> Result<Bytes, NetError> {
+        if let Some(len) = resp.content_length()
+            && len as usize > self.max_body
+        {
+            return Err(NetError::TooLarge(len as usize));
+        }
+        let mut stream = resp.bytes_stream();
+        // Most bodies arrive in one chunk: that one is returned without copying.
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
+        loop {
+            match tokio::time::timeout(self.idle, stream.next()).await {
+                Err(_) => return Err(NetError::Idle(self.idle)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(NetError::Body(plain_cause(&e))),
+                Ok(Some(Ok(chunk))) => {
+                    total += chunk.len();
+                    if total > self.max_body {
+                        return Err(NetError::TooLarge(total));
+                    }
+                    chunks.push(chunk);
+                }
+            }
+        }
+        Ok(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.swap_remove(0),
+            _ => Bytes::from(chunks.concat()),
+        })
+    }
+}
+
+fn meta_of(resp: &reqwest::Response) -> Meta {
+    let h = resp.headers();
+    let text = |name: &str| {
+        h.get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let mut session_id = h.get(HEADER_SESSION_ID).cloned();
+    if let Some(v) = session_id.as_mut() {
+        v.set_sensitive(true);
+    }
+    Meta {
+        status: resp.status(),
+        session_id,
+        www_authenticate: text("www-authenticate"),
+        location: text("location"),
+        retry_after: text("retry-after"),
+        content_type: text("content-type"),
+    }
+}
+
+/// Describes a reqwest error in plain words, without the URL (which could carry a secret in
+/// its query) and with the root cause a user can act on.
+pub fn plain_cause(e: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        causes.push(s.to_string());
+        source = s.source();
+    }
+    let root = causes
+        .last()
+        .cloned()
+        .unwrap_or_else(|| e.without_url_string());
+    let lower = causes.join(" | ").to_ascii_lowercase();
+    if e.is_timeout() || lower.contains("timed out") {
+        return "the connection timed out (check the URL, your network, or a proxy/firewall)"
+            .into();
+    }
+    if lower.contains("connection refused") {
+        return "connection refused (is the server running and the URL's port right?)".into();
+    }
+    if lower.contains("dns error")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
+        return format!(
+            "the host name could not be resolved ({root}); check the URL and your DNS or VPN"
+        );
+    }
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        return format!(
+            "the TLS handshake failed ({root}); a proxy or antivirus that intercepts HTTPS, or a \
+             server with an invalid certificate, can cause this"
+        );
+    }
+    if lower.contains("connection reset") {
+        return "the server reset the connection".into();
+    }
+    root
+}
+
+trait WithoutUrlString {
+    fn without_url_string(&self) -> String;
+}
+
+impl WithoutUrlString for reqwest::Error {
+    fn without_url_string(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(url) = self.url() {
+            text = text.replace(url.as_str(), "<url>");
+        }
+        text
+    }
+}

@@ -1,0 +1,274 @@
+//! The raw line driver: spawns the freshly built `wazion-mcp` binary with piped stdio and
+//! lets a test write exact lines to its stdin and read exact lines from its stdout.
+//!
+//! Every read has a deadline, so a bridge that hangs fails the test instead of hanging it.
+//! stderr is collected in the background so tests can assert on log lines (and on the
+//! absence of secrets).
+
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// How long a test waits for one expected line before failing.
+pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
+
+pub struct Bridge {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::UnboundedReceiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// Builder for a bridge process. The environment is cleared of `WAZION_TOKEN` so a
+/// developer's own token never reaches a test server.
+pub struct BridgeCmd {
+    cmd: Command,
+}
+
+impl BridgeCmd {
+    pub fn new(url: &str) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
+        cmd.arg(url)
+            .env_remove("WAZION_TOKEN")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        Self { cmd }
+    }
+    pub fn arg(mut self, a: &str) -> Self {
+        self.cmd.arg(a);
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+    /// Sets `WAZION_TOKEN`.
+    pub fn token(self, t: &str) -> Self {
+        self.env("WAZION_TOKEN", t)
+    }
+    pub fn spawn(mut self) -> Bridge {
+        let mut child = self.cmd.spawn().expect("spawn wazion-mcp");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut stderr_pipe = child.stderr.take().expect("stderr piped");
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match r.read_line(&mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let l = line.strip_suffix('\n').unwrap_or(&line).to_string();
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match stderr_pipe.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sink
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n])),
+                }
+            }
+        });
+        Bridge {
+            child,
+            stdin,
+            lines,
+            stderr,
+        }
+    }
+}
+
+impl Bridge {
+    /// Writes `line` plus `\n` to the bridge's stdin.
+    pub async fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(line.as_bytes()).await.expect("write stdin");
+        stdin.write_all(b"\n").await.expect("write stdin");
+        stdin.flush().await.expect("flush stdin");
+    }
+    /// Writes raw bytes (no newline added).
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(bytes).await.expect("write stdin");
+        stdin.flush().await.expect("flush stdin");
+    }
+    /// The next stdout line, or `None` when the deadline passes or stdout closed.
+    pub async fn recv_within(&mut self, d: Duration) -> Option<String> {
+        tokio::time::timeout(d, self.lines.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+    /// The next stdout line; panics (with stderr attached) when none arrives in time.
+    pub async fn recv(&mut self) -> String {
+        match self.recv_within(LINE_DEADLINE).await {
+            Some(l) => l,
+            None => panic!(
+                "no stdout line within {LINE_DEADLINE:?}; bridge stderr:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+    /// The next stdout line parsed as JSON.
+    pub async fn recv_json(&mut self) -> Value {
+        let l = self.recv().await;
+        serde_json::from_str(&l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+    }
+    /// Reads lines until one is a response (has `result` or `error`) with this id
+    /// (compared as JSON values); returns it and the lines skipped on the way.
+    pub async fn recv_response(&mut self, id: &Value) -> (Value, Vec<Value>) {
+        let mut skipped = Vec::new();
+        loop {
+            let v = self.recv_json().await;
+            if v.get("id") == Some(id) && (v.get("result").is_some() || v.get("error").is_some()) {
+                return (v, skipped);
+            }
+            skipped.push(v);
+        }
+    }
+    /// Sends `initialize` (id 0) and `notifications/initialized`; returns the result line.
+    pub async fn handshake(&mut self, protocol_version: &str) -> Value {
+        self.send(&format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{protocol_version}","capabilities":{{"roots":{{}},"sampling":{{}},"elicitation":{{}}}},"clientInfo":{{"name":"raw-driver","version":"0"}}}}}}"#
+        ))
+        .await;
+        let (init, _) = self.recv_response(&Value::from(0)).await;
+        self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        init
+    }
+    /// Closes stdin (EOF for the bridge).
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+    /// Sends a signal to the bridge process (e.g. `"TERM"`, `"INT"`).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("bridge still running");
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} {pid} failed");
+    }
+    /// Waits for the process to exit; `None` if it is still running after `d`.
+    pub async fn wait_exit(&mut self, d: Duration) -> Option<ExitStatus> {
+        tokio::time::timeout(d, self.child.wait())
+            .await
+            .ok()
+            .map(|r| r.expect("wait"))
+    }
+    /// Everything the bridge wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+    /// Drains stdout lines already available (waits `d` for stragglers).
+    pub async fn drain(&mut self, d: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(l) = self.recv_within(d).await {
+            out.push(l);
+        }
+        out
+    }
+}
+
+/// Asserts that `line` is one JSON-RPC 2.0 message as a stdio peer may receive it: an
+/// object with `"jsonrpc":"2.0"` that is a request (method + string/integer id), a
+/// notification (method, no id) or a response (string/integer id and exactly one of
+/// `result` / `error`, the error with an integer `code` and a string `message`). Returns it.
+pub fn assert_jsonrpc(line: &str) -> Value {
+    let v: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("stdout line is not a JSON object: {line}"));
+    assert_eq!(obj.get("jsonrpc"), Some(&Value::from("2.0")), "{line}");
+    let id_ok = |id: &Value| id.is_string() || id.is_i64() || id.is_u64();
+    if let Some(m) = obj.get("method") {
+        assert!(m.is_string(), "method is not a string: {line}");
+        if let Some(id) = obj.get("id") {
+            assert!(id_ok(id), "request id is not a string or integer: {line}");
+        }
+        assert!(
+            !obj.contains_key("result") && !obj.contains_key("error"),
+            "message has both method and result/error: {line}"
+        );
+    } else {
+        let id = obj
+            .get("id")
+            .unwrap_or_else(|| panic!("response without id: {line}"));
+        assert!(id_ok(id), "response id is not a string or integer: {line}");
+        match (obj.get("result"), obj.get("error")) {
+            (Some(_), None) => {}
+            (None, Some(e)) => {
+                assert!(e["code"].is_i64(), "error code is not an integer: {line}");
+                assert!(e["message"].is_string(), "error message missing: {line}");
+            }
+            _ => panic!("response needs exactly one of result/error: {line}"),
+        }
+    }
+    v
+}
+
+impl Bridge {
+    /// Closes stdin, waits up to `d` for the process to exit, then returns its exit status
+    /// and every stdout line not read yet (all of them, since stdout closed at exit).
+    pub async fn finish(&mut self, d: Duration) -> (Option<ExitStatus>, Vec<String>) {
+        self.close_stdin();
+        let status = self.wait_exit(d).await;
+        let rest = self.drain(Duration::from_millis(200)).await;
+        (status, rest)
+    }
+}
+
+impl Bridge {
+    /// Waits until a stderr line satisfies `pred` and returns it; `None` after `d`.
+    /// (stderr is collected by a background task without a wake-up, so this polls it
+    /// every 10 ms until the deadline.)
+    pub async fn wait_stderr_line(
+        &self,
+        d: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            if let Some(l) = self.stderr().lines().find(|l| pred(l)) {
+                return Some(l.to_string());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    /// The stderr lines that satisfy `pred`, so far.
+    pub fn stderr_lines(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        self.stderr()
+            .lines()
+            .filter(|l| pred(l))
+            .map(str::to_string)
+            .collect()
+    }
+}
