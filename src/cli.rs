@@ -58,6 +58,16 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
 
+    /// PEM file with extra CA certificates to trust (a corporate or private CA), in addition
+    /// to the operating system's trust store, which is always used.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<std::path::PathBuf>,
+
+    /// Send requests through this proxy (http://, https:// or socks5://). Without it,
+    /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY and the system's proxy settings are honoured.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
     /// Largest message accepted from stdin or from the server, in bytes. A larger stdin line
     /// is discarded without being held in memory, and its request (if its id is readable) is
     /// answered with an error.

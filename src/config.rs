@@ -27,6 +27,10 @@ pub struct Settings {
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_message_bytes: usize,
+    /// PEM bytes of extra CA certificates (`--ca-file`).
+    pub extra_ca_pem: Option<Vec<u8>>,
+    /// Explicit proxy (`--proxy`); `None` means the environment's and system's settings.
+    pub proxy: Option<String>,
 }
 
 /// Why the flags cannot be used; the message says what to do instead.
@@ -87,6 +91,16 @@ pub fn from_cli(
         None => {}
     }
 
+    let extra_ca_pem = match &cli.ca_file {
+        None => None,
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read --ca-file {}: {e}; give the path of a PEM file with the CA certificate",
+                path.display()
+            ))
+        })?),
+    };
+
     Ok((
         Settings {
             url,
@@ -97,6 +111,8 @@ pub fn from_cli(
             idle_timeout: Duration::from_secs(cli.idle_timeout.max(1)),
             connect_timeout: Duration::from_secs(cli.connect_timeout.max(1)),
             max_message_bytes: cli.max_message_bytes.max(1024),
+            extra_ca_pem,
+            proxy: cli.proxy.clone(),
         },
         warnings,
     ))

@@ -3,16 +3,8 @@
 //! The flow, top-down: `cli` parses flags → `config` checks them into `Settings` → `relay`
 //! runs the bridge until stdin closes or a signal arrives. See ARCHITECTURE.md for the map.
 
-mod cli;
-mod config;
-mod errors;
-mod jsonrpc;
-mod relay;
-mod session;
-mod stdio;
-mod upstream;
-
 use clap::Parser;
+use wazion_mcp::{cli, config, relay};
 
 fn main() {
     let cli = cli::Cli::parse();

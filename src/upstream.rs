@@ -104,13 +104,73 @@ impl EventStream {
 #[derive(Debug)]
 enum BodyError {
     Idle(Duration),
+    TooLarge(usize),
     Http(reqwest::Error),
+}
+
+/// Bounds the size of one SSE event (bytes since the last blank line), so a server cannot
+/// make the decoder buffer without limit. Line endings are `\n`, `\r\n` or `\r`.
+pub struct EventSizeGuard {
+    max: usize,
+    since_boundary: usize,
+    line_len: usize,
+    prev_cr: bool,
+}
+
+impl EventSizeGuard {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            since_boundary: 0,
+            line_len: 0,
+            prev_cr: false,
+        }
+    }
+
+    /// Accounts for a chunk; `Err(size)` once an event grows past the limit.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), usize> {
+        let mut rest = chunk;
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', rest) {
+            self.text(i);
+            let b = rest[i];
+            if !(b == b'\n' && self.prev_cr && i == 0) {
+                self.line_end();
+            }
+            self.prev_cr = b == b'\r';
+            rest = &rest[i + 1..];
+        }
+        if !rest.is_empty() {
+            self.text(rest.len());
+            self.prev_cr = false;
+        }
+        if self.since_boundary > self.max {
+            Err(self.since_boundary)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn text(&mut self, n: usize) {
+        if n > 0 {
+            self.prev_cr = false;
+        }
+        self.line_len += n;
+        self.since_boundary += n;
+    }
+
+    fn line_end(&mut self) {
+        if self.line_len == 0 {
+            self.since_boundary = 0;
+        }
+        self.line_len = 0;
+    }
 }
 
 impl std::fmt::Display for BodyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BodyError::Idle(d) => write!(f, "no data from the server for {} s", d.as_secs()),
+            BodyError::TooLarge(n) => write!(f, "an event of more than {n} bytes"),
             BodyError::Http(e) => write!(f, "{}", plain_cause(e)),
         }
     }
@@ -120,9 +180,13 @@ impl std::error::Error for BodyError {}
 
 fn body_error(e: &sse_stream::Error, idle: Duration) -> NetError {
     if let sse_stream::Error::Body(inner) = e
-        && let Some(BodyError::Idle(_)) = inner.downcast_ref::<BodyError>()
+        && let Some(known) = inner.downcast_ref::<BodyError>()
     {
-        return NetError::Idle(idle);
+        match known {
+            BodyError::Idle(_) => return NetError::Idle(idle),
+            BodyError::TooLarge(n) => return NetError::TooLarge(*n),
+            BodyError::Http(_) => {}
+        }
     }
     match e {
         sse_stream::Error::Body(inner) => NetError::Body(inner.to_string()),
@@ -154,12 +218,30 @@ impl Upstream {
                 attempt.stop()
             }
         });
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .user_agent(concat!("wazion-mcp/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.connect_timeout)
             .redirect(policy)
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(pem) = &settings.extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                format!(
+                    "--ca-file does not hold PEM certificates ({})",
+                    plain_cause(&e)
+                )
+            })?;
+            if certs.is_empty() {
+                return Err("--ca-file holds no PEM certificate".into());
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        if let Some(proxy) = &settings.proxy {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| format!("--proxy is not a usable proxy URL ({})", plain_cause(&e)))?;
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", plain_cause(&e)))?;
         Ok(Self {
@@ -246,15 +328,22 @@ impl Upstream {
 
     fn event_stream(&self, resp: reqwest::Response) -> EventStream {
         let idle = self.idle;
-        let bytes = futures::stream::unfold(Some(resp.bytes_stream()), move |state| async move {
-            let mut s = state?;
-            match tokio::time::timeout(idle, s.next()).await {
-                Err(_) => Some((Err(BodyError::Idle(idle)), None)),
-                Ok(None) => None,
-                Ok(Some(Ok(b))) => Some((Ok(b), Some(s))),
-                Ok(Some(Err(e))) => Some((Err(BodyError::Http(e)), None)),
-            }
-        });
+        let guard = EventSizeGuard::new(self.max_body);
+        let bytes = futures::stream::unfold(
+            Some((resp.bytes_stream(), guard)),
+            move |state| async move {
+                let (mut s, mut guard) = state?;
+                match tokio::time::timeout(idle, s.next()).await {
+                    Err(_) => Some((Err(BodyError::Idle(idle)), None)),
+                    Ok(None) => None,
+                    Ok(Some(Ok(b))) => match guard.feed(&b) {
+                        Ok(()) => Some((Ok(b), Some((s, guard)))),
+                        Err(n) => Some((Err(BodyError::TooLarge(n)), None)),
+                    },
+                    Ok(Some(Err(e))) => Some((Err(BodyError::Http(e)), None)),
+                }
+            },
+        );
         EventStream {
             inner: Box::pin(SseByteStream::new(Box::pin(bytes))),
             idle,
@@ -366,5 +455,28 @@ impl WithoutUrlString for reqwest::Error {
             text = text.replace(url.as_str(), "<url>");
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventSizeGuard;
+
+    #[test]
+    fn event_size_resets_at_blank_lines_in_every_line_ending() {
+        for sep in ["\n\n", "\r\n\r\n", "\r\r"] {
+            let mut g = EventSizeGuard::new(20);
+            let event = format!("data: 0123456789{sep}");
+            for _ in 0..10 {
+                assert!(g.feed(event.as_bytes()).is_ok(), "{sep:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_big_event_is_refused_even_when_chunked() {
+        let mut g = EventSizeGuard::new(20);
+        assert!(g.feed(b"data: 0123456789\r").is_ok());
+        assert!(g.feed(b"\ndata: 0123456789\r\n").is_err());
     }
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env sh
+# Builds wazion-mcp in release mode and installs it to $PREFIX/bin (default ~/.local/bin).
+# Idempotent: running it again rebuilds and replaces the binary in place.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+prefix=${PREFIX:-"$HOME/.local"}
+bindir="$prefix/bin"
+
+command -v cargo >/dev/null 2>&1 || {
+    echo "install.sh: cargo not found; install Rust from https://rustup.rs first" >&2
+    exit 1
+}
+
+echo "building wazion-mcp (release)..." >&2
+cargo build --release --locked --manifest-path "$here/Cargo.toml" >&2
+
+mkdir -p "$bindir"
+# Copy to a temporary name, then rename: a running bridge keeps its old inode.
+cp "$here/target/release/wazion-mcp" "$bindir/.wazion-mcp.new"
+chmod 755 "$bindir/.wazion-mcp.new"
+mv -f "$bindir/.wazion-mcp.new" "$bindir/wazion-mcp"
+
+bin="$bindir/wazion-mcp"
+echo "installed: $bin ($("$bin" --version))"
+case ":$PATH:" in
+    *":$bindir:"*) ;;
+    *) echo "note: $bindir is not on your PATH; MCP clients need the absolute path above anyway." ;;
+esac
+cat <<SNIPPET
+
+Claude Desktop (claude_desktop_config.json):
+{
+  "mcpServers": {
+    "wazion": {
+      "command": "$bin",
+      "env": { "WAZION_TOKEN": "wz_your_token_here" }
+    }
+  }
+}
+SNIPPET
