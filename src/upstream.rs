@@ -86,6 +86,31 @@ pub struct EventStream {
 }
 
 impl EventStream {
+    /// Decodes events from a body's byte chunks, with an idle timeout per chunk and a bound
+    /// on the size of one event.
+    pub fn new<S>(body: S, idle: Duration, max_event: usize) -> Self
+    where
+        S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + Unpin + 'static,
+    {
+        let guard = EventSizeGuard::new(max_event);
+        let bytes = futures::stream::unfold(Some((body, guard)), move |state| async move {
+            let (mut s, mut guard) = state?;
+            match tokio::time::timeout(idle, s.next()).await {
+                Err(_) => Some((Err(BodyError::Idle(idle)), None)),
+                Ok(None) => None,
+                Ok(Some(Ok(b))) => match guard.feed(&b) {
+                    Ok(()) => Some((Ok(b), Some((s, guard)))),
+                    Err(n) => Some((Err(BodyError::TooLarge(n)), None)),
+                },
+                Ok(Some(Err(e))) => Some((Err(BodyError::Http(e)), None)),
+            }
+        });
+        EventStream {
+            inner: Box::pin(SseByteStream::new(Box::pin(bytes))),
+            idle,
+        }
+    }
+
     /// The next event; `None` when the server closed the stream cleanly.
     pub async fn next(&mut self) -> Option<Result<Event, NetError>> {
         match self.inner.next().await? {
@@ -115,6 +140,7 @@ pub struct EventSizeGuard {
     since_boundary: usize,
     line_len: usize,
     prev_cr: bool,
+    overflow: Option<usize>,
 }
 
 impl EventSizeGuard {
@@ -124,6 +150,7 @@ impl EventSizeGuard {
             since_boundary: 0,
             line_len: 0,
             prev_cr: false,
+            overflow: None,
         }
     }
 
@@ -143,10 +170,9 @@ impl EventSizeGuard {
             self.text(rest.len());
             self.prev_cr = false;
         }
-        if self.since_boundary > self.max {
-            Err(self.since_boundary)
-        } else {
-            Ok(())
+        match self.overflow {
+            Some(n) => Err(n),
+            None => Ok(()),
         }
     }
 
@@ -156,6 +182,9 @@ impl EventSizeGuard {
         }
         self.line_len += n;
         self.since_boundary += n;
+        if self.since_boundary > self.max && self.overflow.is_none() {
+            self.overflow = Some(self.since_boundary);
+        }
     }
 
     fn line_end(&mut self) {
@@ -327,27 +356,7 @@ impl Upstream {
     }
 
     fn event_stream(&self, resp: reqwest::Response) -> EventStream {
-        let idle = self.idle;
-        let guard = EventSizeGuard::new(self.max_body);
-        let bytes = futures::stream::unfold(
-            Some((resp.bytes_stream(), guard)),
-            move |state| async move {
-                let (mut s, mut guard) = state?;
-                match tokio::time::timeout(idle, s.next()).await {
-                    Err(_) => Some((Err(BodyError::Idle(idle)), None)),
-                    Ok(None) => None,
-                    Ok(Some(Ok(b))) => match guard.feed(&b) {
-                        Ok(()) => Some((Ok(b), Some((s, guard)))),
-                        Err(n) => Some((Err(BodyError::TooLarge(n)), None)),
-                    },
-                    Ok(Some(Err(e))) => Some((Err(BodyError::Http(e)), None)),
-                }
-            },
-        );
-        EventStream {
-            inner: Box::pin(SseByteStream::new(Box::pin(bytes))),
-            idle,
-        }
+        EventStream::new(resp.bytes_stream(), self.idle, self.max_body)
     }
 
     /// Reads a whole body, bounded in size and idle time.
