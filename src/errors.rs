@@ -26,7 +26,7 @@ const BODY_EXCERPT: usize = 2048;
 #[derive(Debug)]
 pub enum Failure {
     /// The server answered with an HTTP status the bridge cannot relay as JSON-RPC.
-    Http(Meta, Bytes),
+    Http(Box<Meta>, Bytes),
     /// Nothing usable came back from the network.
     Net(NetError),
     /// The response stream ended before the response (no event id to resume from).
@@ -74,10 +74,18 @@ pub fn answer(id: &str, failure: &Failure, hints: &Hints<'_>) -> Bytes {
         return relayed;
     }
     let (message, data) = describe(failure, hints);
-    Bytes::from(jsonrpc::error_response(id, BRIDGE_ERROR, &message, data))
+    Bytes::from(jsonrpc::error_response(
+        id,
+        BRIDGE_ERROR,
+        &message,
+        data.as_deref(),
+    ))
 }
 
-fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<serde_json::Value>) {
+/// `error.data` members, in the order they are written.
+type Data = Vec<(&'static str, serde_json::Value)>;
+
+fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<Data>) {
     let host = hints.host;
     match failure {
         Failure::Http(meta, body) => describe_http(meta, body, hints),
@@ -127,15 +135,17 @@ fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<serde_json:
     }
 }
 
-fn describe_http(
-    meta: &Meta,
-    body: &[u8],
-    hints: &Hints<'_>,
-) -> (String, Option<serde_json::Value>) {
+fn describe_http(meta: &Meta, body: &[u8], hints: &Hints<'_>) -> (String, Option<Data>) {
     let status = meta.status;
     let reason = status.canonical_reason().unwrap_or("");
-    let detail =
-        body_detail(body).unwrap_or_else(|| "(no explanation in the response body)".into());
+    let detail = oauth_description(body)
+        .or_else(|| {
+            meta.www_authenticate
+                .as_deref()
+                .and_then(challenge_description)
+        })
+        .or_else(|| body_detail(body))
+        .unwrap_or_else(|| "(no explanation in the response body)".into());
     let env = hints.token_env;
     let advice = match status.as_u16() {
         401 if !hints.token_present => format!(
@@ -168,35 +178,54 @@ fn describe_http(
         hints.host,
         status.as_u16()
     );
-    let mut data = json!({ "httpStatus": status.as_u16() });
+    // Built in this order (httpStatus, wwwAuthenticate, …) for readers of raw logs;
+    // serde_json's map would sort the keys.
+    let mut data: Data = vec![("httpStatus", json!(status.as_u16()))];
     if let Some(w) = &meta.www_authenticate {
-        data["wwwAuthenticate"] = json!(w);
+        data.push(("wwwAuthenticate", json!(w)));
     }
     if let Some(r) = &meta.retry_after {
-        data["retryAfter"] = json!(r);
+        data.push(("retryAfter", json!(r)));
     }
     if let Some(l) = &meta.location {
-        data["location"] = json!(l);
+        data.push(("location", json!(l)));
     }
     if !body.is_empty() {
         let end = floor_char_boundary(body, BODY_EXCERPT);
-        data["body"] = json!(String::from_utf8_lossy(&body[..end]));
+        data.push(("body", json!(String::from_utf8_lossy(&body[..end]))));
     }
     (message, Some(data))
 }
 
-/// A one-line explanation from a body: OAuth's `error_description` (or `error`), else the
-/// first non-empty line of text with HTML tags removed, at most 200 characters.
-fn body_detail(body: &[u8]) -> Option<String> {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        if let Some(d) = field("error_description")
-            .or_else(|| field("message"))
-            .or_else(|| field("error"))
-        {
-            return Some(shorten(&d));
+/// OAuth's `error_description` (or `message`, or `error`) from a JSON body.
+fn oauth_description(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let d = field("error_description")
+        .or_else(|| field("message"))
+        .or_else(|| field("error"))?;
+    Some(shorten(&d))
+}
+
+/// `error_description="…"` from a `WWW-Authenticate` challenge (RFC 6750 §3).
+/// Hand-parsed: one quoted parameter does not justify an auth-header crate.
+fn challenge_description(header: &str) -> Option<String> {
+    const KEY: &str = "error_description=\"";
+    let start = header.find(KEY)? + KEY.len();
+    let mut out = String::new();
+    let mut chars = header[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '"' => return Some(shorten(&out)),
+            c => out.push(c),
         }
     }
+    None
+}
+
+/// The first non-empty line of a text or HTML body.
+fn body_detail(body: &[u8]) -> Option<String> {
     let text =
         String::from_utf8_lossy(&body[..floor_char_boundary(body, BODY_EXCERPT)]).into_owned();
     let stripped = strip_tags(&text);
@@ -271,7 +300,7 @@ mod tests {
     #[test]
     fn jsonrpc_bodies_are_relayed_with_only_the_id_fixed() {
         let body = r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Unauthorized: invalid or missing Bearer token. Get your token at https://www.wazion.com/dashboard → Settings."},"id":1}"#;
-        let f = Failure::Http(meta(401, None), Bytes::from(body));
+        let f = Failure::Http(Box::new(meta(401, None)), Bytes::from(body));
         assert_eq!(&answer("1", &f, &HINTS)[..], body.as_bytes());
         assert_eq!(
             &answer("42", &f, &HINTS)[..],
@@ -282,7 +311,7 @@ mod tests {
     #[test]
     fn oauth_401_becomes_a_plain_words_error_with_data() {
         let f = Failure::Http(
-            meta(401, Some(r#"Bearer error="invalid_token""#)),
+            Box::new(meta(401, Some(r#"Bearer error="invalid_token""#))),
             Bytes::from(
                 r#"{"error":"invalid_token","error_description":"The access token expired"}"#,
             ),
@@ -311,7 +340,7 @@ mod tests {
             "<html><body><h1>502 Bad Gateway</h1>{}</body></html>",
             "x".repeat(5000)
         );
-        let f = Failure::Http(meta(502, None), Bytes::from(html));
+        let f = Failure::Http(Box::new(meta(502, None)), Bytes::from(html));
         let v: serde_json::Value = serde_json::from_slice(&answer("1", &f, &HINTS)).unwrap();
         let m = v["error"]["message"].as_str().unwrap();
         assert!(
@@ -327,7 +356,7 @@ mod tests {
             token_present: false,
             ..HINTS
         };
-        let f = Failure::Http(meta(401, None), Bytes::new());
+        let f = Failure::Http(Box::new(meta(401, None)), Bytes::new());
         let v: serde_json::Value = serde_json::from_slice(&answer("1", &f, &hints)).unwrap();
         let m = v["error"]["message"].as_str().unwrap();
         assert!(m.contains("Set WAZION_TOKEN"), "{m}");

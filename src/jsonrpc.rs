@@ -346,18 +346,33 @@ pub fn compact(bytes: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-/// Builds a JSON-RPC error response for the request `id` (raw JSON text).
+/// Builds a JSON-RPC error response for the request `id` (raw JSON text), with members in
+/// the conventional order: `code`, `message`, then `data` members in the order given.
 pub fn error_response(
     id: &str,
     code: i64,
     message: &str,
-    data: Option<serde_json::Value>,
+    data: Option<&[(&str, serde_json::Value)]>,
 ) -> Vec<u8> {
-    let mut error = serde_json::json!({ "code": code, "message": message });
-    if let Some(data) = data {
-        error["data"] = data;
+    let quoted = |s: &str| serde_json::Value::from(s).to_string();
+    let mut out = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{}"#,
+        quoted(message)
+    );
+    if let Some(members) = data {
+        out.push_str(r#","data":{"#);
+        for (i, (k, v)) in members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&quoted(k));
+            out.push(':');
+            out.push_str(&v.to_string());
+        }
+        out.push('}');
     }
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{error}}}"#).into_bytes()
+    out.push_str("}}");
+    out.into_bytes()
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use crate::upstream::{EventStream, NetError, Reply, SessionHeaders, Upstream};
 /// How long in-flight requests may still finish after stdin closed.
 const EOF_GRACE: Duration = Duration::from_millis(1000);
 /// The most a `DELETE` of the session may take at shutdown (H19, S9).
-const DELETE_TIMEOUT: Duration = Duration::from_millis(1000);
+const DELETE_TIMEOUT: Duration = Duration::from_millis(800);
 /// Reconnect delay when the server gave no `retry` (H14).
 const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
 /// Resumption attempts in a row without a new event before a stream is given up.
@@ -358,7 +358,7 @@ impl Bridge {
                         self.reinitialize(generation).await?;
                         continue;
                     }
-                    return Err(Failure::Http(meta, payload));
+                    return Err(Failure::Http(Box::new(meta), payload));
                 }
             }
         }
@@ -397,7 +397,7 @@ impl Bridge {
                 None
             }
             Ok(Reply::Events(_, stream)) => self.consume(stream, &id_refs, false).await.err(),
-            Ok(Reply::Status(meta, payload)) => Some(Failure::Http(meta, payload)),
+            Ok(Reply::Status(meta, payload)) => Some(Failure::Http(Box::new(meta), payload)),
             Err(e) => Some(Failure::Net(e)),
         };
         let failure = failure.unwrap_or(Failure::NoResponse);
@@ -567,7 +567,9 @@ impl Bridge {
                     };
                 }
                 Ok(Reply::Accepted) => return Err(Failure::StreamEnded),
-                Ok(Reply::Status(meta, payload)) => return Err(Failure::Http(meta, payload)),
+                Ok(Reply::Status(meta, payload)) => {
+                    return Err(Failure::Http(Box::new(meta), payload));
+                }
                 Err(e) => return Err(Failure::Net(e)),
             }
         }
@@ -694,7 +696,9 @@ impl Bridge {
             Reply::Events(meta, stream) => {
                 (meta.session_id, first_response(stream, &private_id).await)
             }
-            Reply::Status(meta, payload) => return Err(wrap(Failure::Http(meta, payload))),
+            Reply::Status(meta, payload) => {
+                return Err(wrap(Failure::Http(Box::new(meta), payload)));
+            }
             Reply::Accepted => return Err(wrap(Failure::NoResponse)),
         };
         let Some(result) = result.filter(|r| jsonrpc::error_code(r).is_none()) else {
