@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Flags also select the other answers a bridge must cope with: `--auth-failure`
-//! (`echo-id`, `id-one`, `http-200`, `plain`), `--allow-initialize-without-token` and
+//! (`echo-id`, `id-one`, `http200`, `plain`), `--allow-initialize-without-token` and
 //! `--stateless` (JSON responses, no sessions). `--log-requests` prints every request the
 //! server saw to stderr.
 

@@ -1,9 +1,11 @@
-//! Command-line flags: every flag of the bridge is declared and documented here, once.
+//! Command-line flags and subcommands: every flag is declared and documented here, once.
 //!
 //! `--help` is generated from these doc comments, and README's flag table mirrors them.
 //! Turning flags into checked settings (URL policy, token, headers) is `config`'s job.
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// WAzion's MCP endpoint, used when no URL is given.
 pub const DEFAULT_URL: &str = "https://www.wazion.com/api/mcp/";
@@ -15,6 +17,7 @@ pub const DEFAULT_TOKEN_ENV: &str = "WAZION_TOKEN";
 #[command(
     name = "wazion-mcp",
     version,
+    args_conflicts_with_subcommands = true,
     about = "Bridge an MCP client on stdin/stdout to a Streamable HTTP MCP server (WAzion by default).",
     long_about = "Bridge an MCP client on stdin/stdout to a Streamable HTTP MCP server.\n\n\
         wazion-mcp reads newline-delimited JSON-RPC from stdin, forwards every message to the \
@@ -23,6 +26,81 @@ pub const DEFAULT_TOKEN_ENV: &str = "WAZION_TOKEN";
     after_help = "TOKEN:\n  The bearer token is read from the environment variable WAZION_TOKEN (or the one named by\n  --token-env), never from the command line, so it stays out of process listings and shell\n  history. Put it in your MCP client's `env` block, e.g. for Claude Desktop:\n\n    {\"mcpServers\":{\"wazion\":{\"command\":\"/abs/path/wazion-mcp\",\"env\":{\"WAZION_TOKEN\":\"wz_...\"}}}}\n\n  WAzion tokens: https://www.wazion.com/dashboard -> Settings. A missing token is not fatal:\n  the bridge starts and the server's own answer (usually a 401) reaches the client.\n\nEXAMPLES:\n  WAZION_TOKEN=wz_... wazion-mcp\n  OTHER_TOKEN=... wazion-mcp https://other.example/mcp --token-env OTHER_TOKEN\n  wazion-mcp https://wa.example/mcp --header 'X-API-Key: ${VPS_KEY}'"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub bridge: BridgeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Diagnose the connection step by step (URL, DNS, TCP, TLS, HTTP, initialize, tools/list)
+    /// and say how to fix what fails. Exits 0 when everything works, 1 otherwise.
+    Check {
+        #[command(flatten)]
+        bridge: BridgeArgs,
+        /// Print the report as JSON (for scripts) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a ready-to-paste MCP client configuration for this binary, or merge it into the
+    /// client's config file with --write. Flags given after the client (URL, --token-env,
+    /// --header, ...) are written into the entry.
+    Config {
+        /// The MCP client to configure.
+        #[arg(value_enum)]
+        client: ClientKind,
+        /// Merge the entry into the client's config file (other servers and keys are kept, a
+        /// backup is written next to it, the file is replaced atomically).
+        #[arg(long)]
+        write: bool,
+        /// With --write: replace an existing entry of the same name.
+        #[arg(long)]
+        force: bool,
+        /// Name of the server entry.
+        #[arg(long, default_value = "wazion")]
+        name: String,
+        /// Config file to write instead of the client's default location.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        bridge: BridgeArgs,
+    },
+}
+
+/// MCP clients that `config` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientKind {
+    ClaudeDesktop,
+    Vscode,
+    Cursor,
+    Codex,
+    ClaudeCode,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How to talk to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// Streamable HTTP, falling back to the legacy HTTP+SSE transport (2024-11-05) when the
+    /// server answers the first POST with 400/404/405 and no modern JSON-RPC error.
+    Auto,
+    /// Streamable HTTP only.
+    StreamableHttp,
+    /// Legacy HTTP+SSE only: GET the URL for an `endpoint` event, POST messages there.
+    Sse,
+}
+
+/// The bridge's flags, shared by the bridge itself, `check` and `config`.
+#[derive(Debug, Clone, Args)]
+pub struct BridgeArgs {
     /// The server's Streamable HTTP MCP endpoint.
     #[arg(value_name = "URL", default_value = DEFAULT_URL)]
     pub url: String,
@@ -44,9 +122,32 @@ pub struct Cli {
     #[arg(long)]
     pub allow_http: bool,
 
-    /// Log level for stderr: error, warn, info, debug or trace. RUST_LOG, when set, wins.
+    /// Log level: error, warn, info, debug or trace. RUST_LOG, when set, wins. At debug, one
+    /// line per message (direction, method, id, HTTP status, duration, bytes); never
+    /// parameters, results, the token or the session id.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Append logs to this file (created with mode 0600) instead of stderr.
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
+    /// Log line format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Transport to the server.
+    #[arg(long, value_enum, value_name = "KIND", default_value = "auto")]
+    pub transport: TransportKind,
+
+    /// Only expose tools whose name matches this glob (repeatable; `*` and `?` wildcards).
+    /// Hidden tools are removed from tools/list and their calls are refused locally.
+    #[arg(long = "allow-tool", value_name = "GLOB")]
+    pub allow_tools: Vec<String>,
+
+    /// Hide tools whose name matches this glob (repeatable); wins over --allow-tool.
+    #[arg(long = "deny-tool", value_name = "GLOB")]
+    pub deny_tools: Vec<String>,
 
     /// Seconds a request may wait without receiving a single byte from the server before it
     /// is answered with an error. Progress notifications and SSE keep-alives reset the clock,
@@ -61,9 +162,9 @@ pub struct Cli {
     /// PEM file with extra CA certificates to trust (a corporate or private CA), in addition
     /// to the operating system's trust store, which is always used.
     #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<std::path::PathBuf>,
+    pub ca_file: Option<PathBuf>,
 
-    /// Send requests through this proxy (http://, https:// or socks5://). Without it,
+    /// Send requests through this proxy (http:// or https://). Without it,
     /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY and the system's proxy settings are honoured.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,

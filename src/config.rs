@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use crate::cli::Cli;
+use crate::cli::BridgeArgs;
 
 /// Everything the bridge needs to run, already validated.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ impl std::fmt::Display for ConfigError {
 /// Builds settings from flags; `env` looks up environment variables (injected for tests).
 /// Returns the settings and the warnings to show once logging is up.
 pub fn from_cli(
-    cli: &Cli,
+    cli: &BridgeArgs,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(Settings, Vec<String>), ConfigError> {
     let mut warnings = Vec::new();
@@ -260,8 +260,9 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn cli(args: &[&str]) -> Cli {
-        Cli::parse_from(std::iter::once("wazion-mcp").chain(args.iter().copied()))
+    fn cli(args: &[&str]) -> BridgeArgs {
+        crate::cli::Cli::parse_from(std::iter::once("wazion-mcp").chain(args.iter().copied()))
+            .bridge
     }
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {

@@ -2,10 +2,13 @@
 //! the property tests and the fuzz targets all exercise the same code. The binary
 //! (`src/main.rs`) is the product; this API is not meant for other crates.
 
+pub mod check;
 pub mod cli;
+pub mod client_config;
 pub mod config;
 pub mod errors;
 pub mod jsonrpc;
+pub mod logging;
 pub mod relay;
 pub mod session;
 pub mod stdio;

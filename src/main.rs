@@ -1,52 +1,79 @@
 //! wazion-mcp: a stdio MCP server that relays every message to a Streamable HTTP MCP server.
 //!
 //! The flow, top-down: `cli` parses flags → `config` checks them into `Settings` → `relay`
-//! runs the bridge until stdin closes or a signal arrives. See ARCHITECTURE.md for the map.
+//! runs the bridge until stdin closes or a signal arrives. `check` and `config` are the two
+//! helper subcommands. See ARCHITECTURE.md for the map.
 
 use clap::Parser;
-use wazion_mcp::{cli, config, relay};
+use wazion_mcp::cli::{BridgeArgs, Cli, Command};
+use wazion_mcp::{check, client_config, config, logging, relay};
 
 fn main() {
-    let cli = cli::Cli::parse();
-    init_logging(&cli.log_level);
-    let (settings, warnings) = match config::from_cli(&cli, |name| std::env::var(name).ok()) {
-        Ok(ok) => ok,
-        Err(e) => {
-            tracing::error!("{e}");
-            std::process::exit(2);
+    let cli = Cli::parse();
+    let code = match cli.command {
+        None => bridge(&cli.bridge),
+        Some(Command::Check { bridge, json }) => {
+            let settings = settings_or_exit(&bridge, false);
+            block_on(check::run(settings, json))
         }
+        Some(Command::Config {
+            client,
+            write,
+            force,
+            name,
+            file,
+            bridge,
+        }) => client_config::run(client_config::Request {
+            client,
+            write,
+            force,
+            name,
+            file,
+            args: bridge,
+        }),
     };
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    // reqwest is built with rustls but without a default crypto provider: ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let code = runtime.block_on(relay::run(settings));
     // Exit without waiting for the blocking stdin read, which cannot be cancelled.
     std::process::exit(code);
 }
 
-/// Logs go to stderr only: stdout belongs to the protocol (S3). `RUST_LOG` wins over
-/// `--log-level`.
-fn init_logging(level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(format!("wazion_mcp={level},warn")))
-        .unwrap_or_else(|_| EnvFilter::new("wazion_mcp=info,warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(false)
-        .init();
+fn bridge(args: &BridgeArgs) -> i32 {
+    if let Err(e) = logging::init(args) {
+        eprintln!("wazion-mcp: {e}");
+        return 2;
+    }
+    let settings = settings_or_exit(args, true);
+    block_on(relay::run(settings))
+}
+
+/// Checks the flags; on error says what to do and exits 2.
+fn settings_or_exit(args: &BridgeArgs, warn: bool) -> config::Settings {
+    match config::from_cli(args, |name| std::env::var(name).ok()) {
+        Ok((settings, warnings)) => {
+            if warn {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+            }
+            settings
+        }
+        Err(e) => {
+            eprintln!("wazion-mcp: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn block_on<F: std::future::Future<Output = i32>>(f: F) -> i32 {
+    // reqwest is built with rustls but without a default crypto provider: ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("wazion-mcp: cannot start the async runtime: {e}");
+            1
+        }
+    }
 }

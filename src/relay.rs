@@ -438,6 +438,15 @@ impl Bridge {
     /// Delivers a JSON body: one message, or an array of them (a batch reply).
     async fn deliver_json(&self, payload: &Bytes, ours: &[&str], is_init: bool) {
         match jsonrpc::parse(payload) {
+            // A single JSON body answering a single request is that request's answer, whatever
+            // id it carries (A7: relayed with only the id fixed).
+            Ok(Payload::Single(e)) if e.kind == Kind::Response && ours.len() == 1 => {
+                let message = match jsonrpc::with_id(payload, ours[0]) {
+                    std::borrow::Cow::Borrowed(_) => payload.clone(),
+                    std::borrow::Cow::Owned(v) => Bytes::from(v),
+                };
+                self.deliver(message, ours, is_init).await;
+            }
             Ok(Payload::Single(_)) => {
                 self.deliver(payload.clone(), ours, is_init).await;
             }

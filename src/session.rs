@@ -13,10 +13,17 @@ use reqwest::header::HeaderValue;
 use crate::jsonrpc;
 use crate::upstream::SessionHeaders;
 
+use rmcp::model::ProtocolVersion;
+
 /// The protocol revision that allowed JSON-RPC batches (S7).
-const BATCH_VERSION: &str = "2025-03-26";
+fn batch_version() -> &'static str {
+    ProtocolVersion::V_2025_03_26.as_str()
+}
+
 /// The stateless revision: no GET stream, no session (M1).
-const STATELESS_VERSION: &str = "2026-07-28";
+fn stateless_version() -> &'static str {
+    ProtocolVersion::V_2026_07_28.as_str()
+}
 
 #[derive(Default)]
 struct State {
@@ -97,12 +104,12 @@ impl Session {
 
     /// Batches go upstream as one POST only on the revision that defined them (S7).
     pub fn batches_allowed(&self) -> bool {
-        self.with(|s| s.version.as_deref() == Some(BATCH_VERSION))
+        self.with(|s| s.version.as_deref() == Some(batch_version()))
     }
 
     /// Whether the standalone GET stream exists in the negotiated revision (M1).
     pub fn has_listen_stream(&self) -> bool {
-        self.with(|s| s.version.as_deref() != Some(STATELESS_VERSION))
+        self.with(|s| s.version.as_deref() != Some(stateless_version()))
     }
 
     /// The client's initialize with a fresh bridge-private id (J3), and that id; `None` when
