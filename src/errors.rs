@@ -288,6 +288,7 @@ mod tests {
             location: None,
             retry_after: None,
             content_type: None,
+            peer_certificate: None,
         }
     }
 

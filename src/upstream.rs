@@ -39,6 +39,8 @@ pub struct Meta {
     pub location: Option<String>,
     pub retry_after: Option<String>,
     pub content_type: Option<String>,
+    /// The server's leaf certificate (DER), only when built [`Upstream::with_tls_info`].
+    pub peer_certificate: Option<Vec<u8>>,
 }
 
 /// How the server answered.
@@ -234,6 +236,16 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(settings: &Settings) -> Result<Self, String> {
+        Self::build(settings, false)
+    }
+
+    /// Like [`Upstream::new`], but each [`Meta`] carries the server's TLS certificate
+    /// (for `check`).
+    pub fn with_tls_info(settings: &Settings) -> Result<Self, String> {
+        Self::build(settings, true)
+    }
+
+    fn build(settings: &Settings, tls_info: bool) -> Result<Self, String> {
         let origin = settings.url.origin();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             let same_origin = attempt.url().origin() == origin;
@@ -252,6 +264,7 @@ impl Upstream {
             .connect_timeout(settings.connect_timeout)
             .redirect(policy)
             .tcp_nodelay(true)
+            .tls_info(tls_info)
             .pool_idle_timeout(Duration::from_secs(90));
         if let Some(pem) = &settings.extra_ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
@@ -409,6 +422,11 @@ fn meta_of(resp: &reqwest::Response) -> Meta {
         location: text("location"),
         retry_after: text("retry-after"),
         content_type: text("content-type"),
+        peer_certificate: resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|i| i.peer_certificate())
+            .map(<[u8]>::to_vec),
     }
 }
 
