@@ -31,6 +31,9 @@ pub struct Settings {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// Explicit proxy (`--proxy`); `None` means the environment's and system's settings.
     pub proxy: Option<String>,
+    /// `--allow-tool` / `--deny-tool`; `None` when neither is given.
+    pub tool_filter: Option<crate::filter::ToolFilter>,
+    pub transport: crate::cli::TransportKind,
 }
 
 /// Why the flags cannot be used; the message says what to do instead.
@@ -101,6 +104,9 @@ pub fn from_cli(
         })?),
     };
 
+    let tool_filter =
+        crate::filter::ToolFilter::new(&cli.allow_tools, &cli.deny_tools).map_err(ConfigError)?;
+
     Ok((
         Settings {
             url,
@@ -113,6 +119,8 @@ pub fn from_cli(
             max_message_bytes: cli.max_message_bytes.max(1024),
             extra_ca_pem,
             proxy: cli.proxy.clone(),
+            tool_filter,
+            transport: cli.transport,
         },
         warnings,
     ))

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client_config;
 pub mod config;
 pub mod errors;
+pub mod filter;
 pub mod jsonrpc;
 pub mod logging;
 pub mod relay;

@@ -56,6 +56,7 @@ pub async fn run(settings: Settings) -> i32 {
         host: settings.host_label.clone(),
         token_env: settings.token_env.clone(),
         token_present: settings.token_present,
+        tool_filter: settings.tool_filter.clone(),
     });
     let reader = LineReader::new(
         BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
@@ -133,7 +134,7 @@ struct Bridge {
     session: Session,
     out: StdoutWriter,
     /// Client requests awaiting their answer, by raw id text, with the task serving them.
-    pending: Mutex<HashMap<String, Option<AbortHandle>>>,
+    pending: Mutex<HashMap<String, Pending>>,
     /// Notified whenever `pending` becomes empty.
     drained: Notify,
     /// The GET stream's task, if one is open.
@@ -141,9 +142,17 @@ struct Bridge {
     host: String,
     token_env: String,
     token_present: bool,
+    tool_filter: Option<crate::filter::ToolFilter>,
 }
 
 impl Bridge {
+    fn hides_called_tool(&self, request: &[u8]) -> bool {
+        match (&self.tool_filter, crate::filter::called_tool(request)) {
+            (Some(f), Some(name)) => !f.is_visible(&name),
+            _ => false,
+        }
+    }
+
     fn hints(&self) -> Hints<'_> {
         Hints {
             host: &self.host,
@@ -152,7 +161,7 @@ impl Bridge {
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<AbortHandle>>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -165,18 +174,51 @@ impl Bridge {
     async fn answer(&self, id: &str, message: Bytes) -> bool {
         let removed = {
             let mut pending = self.pending();
-            let removed = pending.remove(id).is_some();
-            if removed && pending.is_empty() {
+            let removed = pending.remove(id);
+            if removed.is_some() && pending.is_empty() {
                 self.drained.notify_waiters();
             }
             removed
         };
-        if removed {
-            self.out.send(message).await;
-        } else {
+        let Some(entry) = removed else {
             tracing::debug!("dropped a response for id {id}: no pending request has it");
+            return false;
+        };
+        let message = match (&self.tool_filter, entry.method.as_str()) {
+            (Some(filter), "tools/list") => match filter.filter_list_result(&message) {
+                std::borrow::Cow::Borrowed(_) => message,
+                std::borrow::Cow::Owned(v) => Bytes::from(v),
+            },
+            _ => message,
+        };
+        tracing::debug!(
+            method = entry.method,
+            id,
+            status = entry.status.unwrap_or(0),
+            ms = entry.started.elapsed().as_millis() as u64,
+            bytes = message.len(),
+            "answered"
+        );
+        self.out.send(message).await;
+        true
+    }
+
+    /// Registers a client request as awaiting its answer.
+    fn register(&self, id: &str, method: &str) {
+        let entry = Pending {
+            method: method.to_string(),
+            started: std::time::Instant::now(),
+            status: None,
+            task: None,
+        };
+        self.pending().insert(id.to_string(), entry);
+    }
+
+    /// Records the HTTP status of a request's exchange, for the debug log.
+    fn note_status(&self, id: &str, status: reqwest::StatusCode) {
+        if let Some(p) = self.pending().get_mut(id) {
+            p.status = Some(status.as_u16());
         }
-        removed
     }
 
     /// Answers `id` with the error that `failure` maps to.
@@ -250,9 +292,18 @@ impl Bridge {
         );
         match (kind, id) {
             (Kind::Request, Some(id)) if method == "initialize" => self.initialize(bytes, id).await,
+            (Kind::Request, Some(id))
+                if method == "tools/call" && self.hides_called_tool(&bytes) =>
+            {
+                let name = crate::filter::called_tool(&bytes).unwrap_or_default();
+                tracing::debug!(id, tool = name, "refused a call to a hidden tool");
+                let e =
+                    jsonrpc::error_response(&id, -32602, &format!("Unknown tool: {name}"), None);
+                self.out.send(Bytes::from(e)).await;
+            }
             (Kind::Request, Some(id)) => {
                 // Registered before the task starts, so a fast answer always finds it.
-                self.pending().insert(id.clone(), None);
+                self.register(&id, method);
                 let this = self.clone();
                 let task_id = id.clone();
                 let handle = tokio::spawn(async move {
@@ -262,7 +313,7 @@ impl Bridge {
                     }
                 });
                 if let Some(slot) = self.pending().get_mut(&id) {
-                    *slot = Some(handle.abort_handle());
+                    slot.task = Some(handle.abort_handle());
                 }
             }
             (Kind::Notification, _) if method == "notifications/initialized" => {
@@ -279,7 +330,9 @@ impl Bridge {
                 );
                 // The client expects no answer any more (J4): stop waiting for one.
                 if let Some(target) = target
-                    && let Some(Some(task)) = self.pending().remove(&target)
+                    && let Some(Pending {
+                        task: Some(task), ..
+                    }) = self.pending().remove(&target)
                 {
                     task.abort();
                 }
@@ -305,7 +358,7 @@ impl Bridge {
     async fn initialize(self: Arc<Self>, bytes: Bytes, id: String) {
         self.stop_listener();
         self.session.begin(bytes.clone());
-        self.pending().insert(id.clone(), None);
+        self.register(&id, "initialize");
         if let Err(failure) = self.exchange(bytes, &id, true).await {
             self.fail(&id, &failure).await;
         }
@@ -331,6 +384,9 @@ impl Bridge {
                 .post(body.clone(), &headers)
                 .await
                 .map_err(Failure::Net)?;
+            if let Reply::Json(m, _) | Reply::Events(m, _) | Reply::Status(m, _) = &reply {
+                self.note_status(id, m.status);
+            }
             match reply {
                 Reply::Accepted => return Err(Failure::NoResponse),
                 Reply::Json(meta, payload) => {
@@ -385,7 +441,15 @@ impl Bridge {
         {
             let mut pending = self.pending();
             for id in &ids {
-                pending.insert(id.clone(), None);
+                pending.insert(
+                    id.clone(),
+                    Pending {
+                        method: "batch".into(),
+                        started: std::time::Instant::now(),
+                        status: None,
+                        task: None,
+                    },
+                );
             }
         }
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -751,9 +815,9 @@ impl Bridge {
                 let _ = tokio::time::timeout(grace, drained).await;
             }
         }
-        let left: Vec<(String, Option<AbortHandle>)> = self.pending().drain().collect();
-        for (id, task) in left {
-            if let Some(t) = task {
+        let left: Vec<(String, Pending)> = self.pending().drain().collect();
+        for (id, entry) in left {
+            if let Some(t) = entry.task {
                 t.abort();
             }
             let message = errors::answer(&id, &Failure::ShuttingDown, &self.hints());
@@ -770,6 +834,16 @@ impl Bridge {
         }
         self.out.flush(Duration::from_millis(300)).await;
     }
+}
+
+/// A client request awaiting its answer.
+struct Pending {
+    method: String,
+    started: std::time::Instant,
+    /// HTTP status of its exchange, once known (for the debug log).
+    status: Option<u16>,
+    /// The task serving it, aborted on cancellation or shutdown.
+    task: Option<AbortHandle>,
 }
 
 /// The owned facts of a classified message, so its bytes can move on.
