@@ -37,6 +37,10 @@ pub enum Failure {
     Reinitialize(Box<Failure>),
     /// The bridge is shutting down (stdin closed or a signal).
     ShuttingDown,
+    /// The legacy HTTP+SSE server gave no usable message endpoint (L1).
+    NoEndpoint(String),
+    /// The legacy HTTP+SSE event stream closed, taking every pending answer with it.
+    LegacyStreamClosed,
 }
 
 /// What error texts need to know about the configuration.
@@ -126,6 +130,20 @@ fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<Data>) {
                 d,
             )
         }
+        Failure::NoEndpoint(why) => (
+            format!(
+                "{host} looks like a legacy HTTP+SSE MCP server, but {why}; check the URL (it \
+                 usually ends in /sse) or pass --transport streamable-http"
+            ),
+            None,
+        ),
+        Failure::LegacyStreamClosed => (
+            format!(
+                "{host} closed the legacy SSE connection before answering; restart the MCP \
+                 client to open a new session"
+            ),
+            None,
+        ),
         Failure::ShuttingDown => (
             "wazion-mcp is shutting down (its stdin closed or it received a signal) before the \
              response arrived"

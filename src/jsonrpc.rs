@@ -73,10 +73,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 /// Classifies one line or payload. Arrays become [`Payload::Batch`] of raw elements (each a
 /// borrowed slice of the input, so forwarding an element forwards its exact bytes).
 pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, Invalid> {
+    // Unparsable input is still answered when its id can be read from the bytes (S6).
     let text = std::str::from_utf8(bytes).map_err(|e| Invalid {
         code: -32700,
         reason: format!("not UTF-8 ({e})"),
-        id: None,
+        id: sniff_id(bytes),
     })?;
     let first = text.trim_start().as_bytes().first().copied();
     if first == Some(b'[') {
@@ -94,7 +95,14 @@ pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, Invalid> {
         }
         return Ok(Payload::Batch(items));
     }
-    parse_single(text).map(Payload::Single)
+    parse_single(text)
+        .map(Payload::Single)
+        .map_err(|mut invalid| {
+            if invalid.code == -32700 && invalid.id.is_none() {
+                invalid.id = sniff_id(bytes);
+            }
+            invalid
+        })
 }
 
 /// Classifies one JSON object.

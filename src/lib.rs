@@ -9,6 +9,7 @@ pub mod config;
 pub mod errors;
 pub mod filter;
 pub mod jsonrpc;
+pub mod legacy;
 pub mod logging;
 pub mod relay;
 pub mod session;

@@ -21,6 +21,7 @@ use tokio::io::BufReader;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
+use crate::cli::TransportKind;
 use crate::config::Settings;
 use crate::errors::{self, Failure, Hints};
 use crate::jsonrpc::{self, Kind, Payload};
@@ -57,6 +58,10 @@ pub async fn run(settings: Settings) -> i32 {
         token_env: settings.token_env.clone(),
         token_present: settings.token_present,
         tool_filter: settings.tool_filter.clone(),
+        transport: settings.transport,
+        idle_timeout: settings.idle_timeout,
+        legacy: Mutex::new(None),
+        answered: Notify::new(),
     });
     let reader = LineReader::new(
         BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
@@ -143,9 +148,29 @@ struct Bridge {
     token_env: String,
     token_present: bool,
     tool_filter: Option<crate::filter::ToolFilter>,
+    transport: TransportKind,
+    idle_timeout: Duration,
+    /// The legacy HTTP+SSE link, when the server speaks only that (H23).
+    legacy: Mutex<Option<LegacyLink>>,
+    /// Notified whenever a request is answered.
+    answered: Notify,
+}
+
+/// An open legacy link: where messages are POSTed, and the task reading the stream.
+struct LegacyLink {
+    endpoint: reqwest::Url,
+    reader: JoinHandle<()>,
 }
 
 impl Bridge {
+    /// Answers a call to a tool the filter hides, without contacting the server.
+    async fn refuse_hidden_tool(&self, request: &[u8], id: &str) {
+        let name = crate::filter::called_tool(request).unwrap_or_default();
+        tracing::debug!(id, tool = name, "refused a call to a hidden tool");
+        let e = jsonrpc::error_response(id, -32602, &format!("Unknown tool: {name}"), None);
+        self.out.send(Bytes::from(e)).await;
+    }
+
     fn hides_called_tool(&self, request: &[u8]) -> bool {
         match (&self.tool_filter, crate::filter::called_tool(request)) {
             (Some(f), Some(name)) => !f.is_visible(&name),
@@ -180,6 +205,7 @@ impl Bridge {
             }
             removed
         };
+        self.answered.notify_waiters();
         let Some(entry) = removed else {
             tracing::debug!("dropped a response for id {id}: no pending request has it");
             return false;
@@ -292,14 +318,27 @@ impl Bridge {
         );
         match (kind, id) {
             (Kind::Request, Some(id)) if method == "initialize" => self.initialize(bytes, id).await,
+            (Kind::Request, Some(id)) if self.is_legacy() => {
+                if method == "tools/call" && self.hides_called_tool(&bytes) {
+                    return self.refuse_hidden_tool(&bytes, &id).await;
+                }
+                self.register(&id, method);
+                let this = self.clone();
+                tokio::spawn(async move { this.legacy_request(bytes, &id).await });
+            }
+            (_, _) if self.is_legacy() => {
+                let this = self.clone();
+                let what = method.to_string();
+                tokio::spawn(async move {
+                    if let Err(f) = this.legacy_post(bytes).await {
+                        tracing::warn!("{} refused the client's {what}: {f:?}", this.host);
+                    }
+                });
+            }
             (Kind::Request, Some(id))
                 if method == "tools/call" && self.hides_called_tool(&bytes) =>
             {
-                let name = crate::filter::called_tool(&bytes).unwrap_or_default();
-                tracing::debug!(id, tool = name, "refused a call to a hidden tool");
-                let e =
-                    jsonrpc::error_response(&id, -32602, &format!("Unknown tool: {name}"), None);
-                self.out.send(Bytes::from(e)).await;
+                self.refuse_hidden_tool(&bytes, &id).await
             }
             (Kind::Request, Some(id)) => {
                 // Registered before the task starts, so a fast answer always finds it.
@@ -357,10 +396,138 @@ impl Bridge {
     /// before its response arrived (H17, lifecycle).
     async fn initialize(self: Arc<Self>, bytes: Bytes, id: String) {
         self.stop_listener();
+        self.close_legacy();
         self.session.begin(bytes.clone());
         self.register(&id, "initialize");
-        if let Err(failure) = self.exchange(bytes, &id, true).await {
-            self.fail(&id, &failure).await;
+        if self.transport == TransportKind::Sse {
+            return self.legacy_initialize(bytes, &id).await;
+        }
+        match self.exchange(bytes.clone(), &id, true).await {
+            Ok(()) => {}
+            // H23: a pre-2025 server refuses the POST with 400/404/405 and no JSON-RPC body.
+            Err(Failure::Http(meta, body))
+                if self.transport == TransportKind::Auto
+                    && matches!(meta.status.as_u16(), 400 | 404 | 405)
+                    && !jsonrpc::is_response(body.trim_ascii()) =>
+            {
+                tracing::info!(
+                    "{} refused the Streamable HTTP POST (HTTP {}); trying the legacy HTTP+SSE transport",
+                    self.host,
+                    meta.status.as_u16()
+                );
+                self.legacy_initialize(bytes, &id).await;
+            }
+            Err(failure) => self.fail(&id, &failure).await,
+        }
+    }
+
+    // ----- legacy HTTP+SSE (2024-11-05) ------------------------------------------------
+
+    fn legacy_slot(&self) -> std::sync::MutexGuard<'_, Option<LegacyLink>> {
+        self.legacy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn close_legacy(&self) {
+        if let Some(link) = self.legacy_slot().take() {
+            link.reader.abort();
+        }
+    }
+
+    /// Opens the legacy link, then sends `initialize` over it and waits for the answer,
+    /// which arrives on the event stream.
+    async fn legacy_initialize(self: &Arc<Self>, bytes: Bytes, id: &str) {
+        let link = match crate::legacy::connect(&self.upstream).await {
+            Ok(link) => link,
+            Err(failure) => return self.fail(id, &failure).await,
+        };
+        let this = self.clone();
+        let events = link.events;
+        let reader = tokio::spawn(async move { this.legacy_read(events).await });
+        *self.legacy_slot() = Some(LegacyLink {
+            endpoint: link.endpoint,
+            reader,
+        });
+        self.legacy_request(bytes, id).await;
+        self.wait_answered(id).await;
+    }
+
+    /// Relays the legacy event stream; when it ends, every pending request is answered
+    /// with an error (nothing else could answer them) and the link is dropped.
+    async fn legacy_read(self: Arc<Self>, mut events: EventStream) {
+        while let Some(item) = events.next().await {
+            match item {
+                Ok(event) => {
+                    if let Some(data) = event
+                        .data
+                        .filter(|d| event.is_message && !d.trim().is_empty())
+                    {
+                        self.deliver(Bytes::from(data), &[], false).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("the legacy SSE stream from {} broke: {e:?}", self.host);
+                    break;
+                }
+            }
+        }
+        tracing::info!("the legacy SSE stream from {} closed", self.host);
+        self.legacy_slot().take();
+        let ids: Vec<String> = self.pending().keys().cloned().collect();
+        for id in ids {
+            self.fail(&id, &Failure::LegacyStreamClosed).await;
+        }
+    }
+
+    /// POSTs a request to the legacy endpoint; its answer comes on the stream, so only a
+    /// refusal is answered here.
+    async fn legacy_request(&self, bytes: Bytes, id: &str) {
+        if let Err(failure) = self.legacy_post(bytes).await {
+            self.fail(id, &failure).await;
+        }
+    }
+
+    async fn legacy_post(&self, bytes: Bytes) -> Result<(), Failure> {
+        let endpoint = self.legacy_slot().as_ref().map(|l| l.endpoint.clone());
+        let Some(endpoint) = endpoint else {
+            return Err(Failure::LegacyStreamClosed);
+        };
+        match self.upstream.post_to(&endpoint, bytes).await {
+            Ok(Reply::Status(meta, body)) => Err(Failure::Http(Box::new(meta), body)),
+            Ok(Reply::Events(_, stream)) => {
+                // Not expected on this transport, but never lose what a server sends.
+                let _ = self.consume(stream, &[], false).await;
+                Ok(())
+            }
+            Ok(Reply::Json(_, payload)) => {
+                if jsonrpc::parse(&payload).is_ok() {
+                    self.deliver_json(&payload, &[], false).await;
+                }
+                Ok(())
+            }
+            Ok(Reply::Accepted) => Ok(()),
+            Err(e) => Err(Failure::Net(e)),
+        }
+    }
+
+    fn is_legacy(&self) -> bool {
+        self.legacy_slot().is_some()
+    }
+
+    /// Waits until `id` is answered (by anyone), bounded by the idle timeout.
+    async fn wait_answered(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + self.idle_timeout;
+        loop {
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            if !self.is_pending(id) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, answered).await.is_err() {
+                self.fail(id, &Failure::Net(NetError::Idle(self.idle_timeout)))
+                    .await;
+                return;
+            }
         }
     }
 
@@ -824,6 +991,7 @@ impl Bridge {
             self.out.send(message).await;
         }
         self.stop_listener();
+        self.close_legacy();
         if self.session.has_session_id() {
             let (headers, _) = self.session.snapshot();
             match tokio::time::timeout(DELETE_TIMEOUT, self.upstream.delete(&headers)).await {

@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::jsonrpc;
 
+/// How much of an over-long line is kept to look for its id.
+const HEAD_KEPT: usize = 1024;
+
 /// One stdin line, or the fact that one was too long.
 #[derive(Debug)]
 pub enum Line {
@@ -59,7 +62,9 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 if !too_long && len > self.max {
                     too_long = true;
                     // Keep a short head so an id near the start can still be read.
-                    line.truncate(1024);
+                    let room = HEAD_KEPT.saturating_sub(line.len());
+                    line.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                    line.truncate(HEAD_KEPT);
                 } else if !too_long {
                     line.extend_from_slice(chunk);
                 }

@@ -78,6 +78,8 @@ pub struct Event {
     pub data: Option<String>,
     /// `true` when the event type is `message` (or absent).
     pub is_message: bool,
+    /// The explicit event type, if any (`endpoint` on the legacy transport).
+    pub event: Option<String>,
 }
 
 /// An SSE body: events in arrival order, with the idle timeout applied to raw bytes (so SSE
@@ -118,6 +120,7 @@ impl EventStream {
         match self.inner.next().await? {
             Ok(sse) => Some(Ok(Event {
                 is_message: sse.event.as_deref().is_none_or(|e| e == "message"),
+                event: sse.event,
                 id: sse.id,
                 retry: sse.retry.map(Duration::from_millis),
                 data: sse.data,
@@ -332,7 +335,31 @@ impl Upstream {
         Ok(resp.status())
     }
 
+    /// The configured endpoint URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// POSTs to another URL of the same origin (the legacy transport's message endpoint).
+    pub async fn post_to(&self, url: &Url, body: Bytes) -> Result<Reply, NetError> {
+        let req = self
+            .request_to(Method::POST, url.clone(), &SessionHeaders::default())
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        self.send(req).await
+    }
+
     fn request(&self, method: Method, session: &SessionHeaders) -> reqwest::RequestBuilder {
+        self.request_to(method, self.url.clone(), session)
+    }
+
+    fn request_to(
+        &self,
+        method: Method,
+        url: Url,
+        session: &SessionHeaders,
+    ) -> reqwest::RequestBuilder {
         let mut headers = self.headers.clone();
         if let Some(id) = &session.session_id {
             headers.insert(HeaderName::from_static(HEADER_SESSION_ID), id.clone());
@@ -340,9 +367,7 @@ impl Upstream {
         if let Some(v) = &session.protocol_version {
             headers.insert(HeaderName::from_static(HEADER_PROTOCOL_VERSION), v.clone());
         }
-        self.client
-            .request(method, self.url.clone())
-            .headers(headers)
+        self.client.request(method, url).headers(headers)
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Reply, NetError> {

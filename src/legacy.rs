@@ -1,0 +1,56 @@
+//! The legacy HTTP+SSE transport (protocol 2024-11-05, L1–L4): one long-lived GET event
+//! stream whose first event, `endpoint`, names the URL every client message is POSTed to;
+//! all server messages, responses included, arrive on that stream.
+//!
+//! This module only opens the link (GET, wait for `endpoint`, resolve and vet the URL);
+//! `relay` routes messages over it. Invariant: the message endpoint must be on the same
+//! origin as the configured URL, so the token never goes to a host the user did not name.
+
+use reqwest::Url;
+
+use crate::errors::Failure;
+use crate::upstream::{EventStream, Reply, SessionHeaders, Upstream};
+
+/// An open legacy link: where to POST, and the stream the server answers on.
+pub struct Link {
+    pub endpoint: Url,
+    pub events: EventStream,
+}
+
+/// GETs the SSE URL and waits for the `endpoint` event (L1).
+pub async fn connect(upstream: &Upstream) -> Result<Link, Failure> {
+    let mut events = match upstream.get(&SessionHeaders::default(), None).await {
+        Ok(Reply::Events(_, stream)) => stream,
+        Ok(Reply::Status(meta, body)) => return Err(Failure::Http(Box::new(meta), body)),
+        Ok(_) => {
+            return Err(Failure::NoEndpoint(
+                "the GET did not return an event stream".into(),
+            ));
+        }
+        Err(e) => return Err(Failure::Net(e)),
+    };
+    loop {
+        match events.next().await {
+            Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
+                let data = event.data.unwrap_or_default();
+                let endpoint = upstream.url().join(data.trim()).map_err(|e| {
+                    Failure::NoEndpoint(format!("its endpoint event is not a URL ({e})"))
+                })?;
+                if endpoint.origin() != upstream.url().origin() {
+                    return Err(Failure::NoEndpoint(format!(
+                        "its endpoint {} is on another origin; refusing to send the token there",
+                        endpoint.origin().ascii_serialization()
+                    )));
+                }
+                return Ok(Link { endpoint, events });
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(Failure::Net(e)),
+            None => {
+                return Err(Failure::NoEndpoint(
+                    "the event stream ended before an endpoint event".into(),
+                ));
+            }
+        }
+    }
+}
