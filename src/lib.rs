@@ -11,6 +11,7 @@ pub mod filter;
 pub mod jsonrpc;
 pub mod legacy;
 pub mod logging;
+pub mod modern;
 pub mod relay;
 pub mod session;
 pub mod stdio;

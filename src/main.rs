@@ -70,7 +70,13 @@ fn block_on<F: std::future::Future<Output = i32>>(f: F) -> i32 {
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(f),
+        Ok(rt) => {
+            let code = rt.block_on(f);
+            // Dropping the runtime would wait for the blocking stdin read, which cannot be
+            // cancelled: a SIGTERM with stdin still open must not hang (S9).
+            rt.shutdown_background();
+            code
+        }
         Err(e) => {
             eprintln!("wazion-mcp: cannot start the async runtime: {e}");
             1

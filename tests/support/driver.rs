@@ -272,3 +272,10 @@ impl Bridge {
             .collect()
     }
 }
+
+impl Bridge {
+    /// The bridge's process id (for /proc/<pid>/status), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}

@@ -655,3 +655,323 @@ impl Scripted {
         resp.body(body).expect("response")
     }
 }
+
+// ----- TLS: the same scripted server behind HTTPS (tests/transport_security.rs, secrets.rs) ---
+
+/// A throwaway PKI made at test time: a CA and one server certificate it signed.
+pub struct TestPki {
+    /// The CA certificate in PEM, what `--ca-file` points at.
+    pub ca_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl TestPki {
+    /// A CA and a server certificate for `127.0.0.1` and `localhost`.
+    pub fn generate() -> TestPki {
+        Self::for_names(&["127.0.0.1", "localhost"])
+    }
+
+    /// A CA and a server certificate valid for exactly `names` (DNS names or IPs).
+    pub fn for_names(names: &[&str]) -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        // A distinct CA name each time, so two test CAs are never mistaken for each other.
+        static CAS: AtomicUsize = AtomicUsize::new(0);
+        let ca_name = format!(
+            "wazion-mcp test CA {}-{}",
+            std::process::id(),
+            CAS.fetch_add(1, Ordering::SeqCst)
+        );
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, ca_name);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca.self_signed(&ca_key).expect("self-sign the CA");
+        let issuer = Issuer::new(ca, &ca_key);
+
+        let key = KeyPair::generate().expect("server key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut leaf = CertificateParams::new(names).expect("server params");
+        leaf.distinguished_name
+            .push(DnType::CommonName, "wazion-mcp test server");
+        leaf.is_ca = IsCa::NoCa;
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = leaf.signed_by(&key, &issuer).expect("sign the server cert");
+        TestPki {
+            ca_pem: ca_cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+        }
+    }
+
+    /// Writes the CA's PEM to a fresh file in the target's test tmp dir; returns its path.
+    pub fn write_ca(&self, name: &str) -> std::path::PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{name}-{}-{}.pem",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&path, &self.ca_pem).expect("write the CA file");
+        path
+    }
+
+    /// A rustls server config with this certificate, offering h2 and http/1.1 (ALPN).
+    pub fn server_config(&self) -> Arc<tokio_rustls::rustls::ServerConfig> {
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+            )
+            .expect("server certificate");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+impl ScriptedBuilder {
+    /// Starts the server behind HTTPS with `pki`'s certificate (HTTP/1.1 and HTTP/2 by
+    /// ALPN). [`Scripted::connections`] counts TCP connections, so a test can tell a
+    /// refused TLS handshake (a connection, no request) from a refused connection.
+    pub async fn start_tls(self, pki: &TestPki) -> Scripted {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                requests: Vec::new(),
+                answered: HashMap::new(),
+                rules: Vec::new(),
+                sessions_issued: 0,
+            }),
+            changed: watch::channel(0).0,
+            tick: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            protocol_version: self.protocol_version,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let server = Scripted {
+            addr,
+            inner: inner.clone(),
+        };
+        let handler_server = server.clone();
+        let app = Router::new().fallback(move |req: Request<Body>| {
+            let s = handler_server.clone();
+            async move { s.handle(req).await }
+        });
+        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                inner.connections.fetch_add(1, Ordering::SeqCst);
+                inner.changed.send_modify(|n| *n += 1);
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake here.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        server
+    }
+}
+
+impl Scripted {
+    /// The MCP endpoint URL over HTTPS (`https://127.0.0.1:PORT/mcp`), for
+    /// [`ScriptedBuilder::start_tls`] servers.
+    pub fn https_url(&self) -> String {
+        format!("https://{}/mcp", self.addr)
+    }
+}
+
+// ----- fault injection (appended for tests/faults.rs) -----------------------------------
+
+/// The "power switch" of a server started with [`ScriptedBuilder::start_on`]: [`Killer::kill`]
+/// makes the server behave like a process that died: the listening socket is closed (new
+/// connections are refused) and every open connection is shut down mid-whatever (the
+/// client sees its response end without completing).
+#[derive(Clone)]
+pub struct Killer {
+    inner: Arc<KillerInner>,
+}
+
+struct KillerInner {
+    stop: tokio_util::sync::CancellationToken,
+    /// Duplicates of every accepted socket (`shutdown(2)` acts on the socket, so shutting
+    /// a duplicate down ends the connection hyper is serving); `None` once killed.
+    conns: Mutex<Option<Vec<std::net::TcpStream>>>,
+    /// Set once the listening socket was closed.
+    closed: watch::Sender<bool>,
+}
+
+impl Killer {
+    fn new() -> Killer {
+        Killer {
+            inner: Arc::new(KillerInner {
+                stop: tokio_util::sync::CancellationToken::new(),
+                conns: Mutex::new(Some(Vec::new())),
+                closed: watch::channel(false).0,
+            }),
+        }
+    }
+    /// Kills the server; returns once its port is free again (so a new server can bind
+    /// it), at most [`WAIT_DEADLINE`] later.
+    pub async fn kill(&self) {
+        self.inner.stop.cancel();
+        let conns = self.inner.conns.lock().unwrap().take().unwrap_or_default();
+        for c in conns {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        let mut rx = self.inner.closed.subscribe();
+        tokio::time::timeout(WAIT_DEADLINE, rx.wait_for(|closed| *closed))
+            .await
+            .expect("the killed server did not close its listening socket")
+            .expect("killer state");
+    }
+    /// Registers an accepted connection; `None` (connection shut down) once killed.
+    fn adopt(&self, stream: tokio::net::TcpStream) -> Option<tokio::net::TcpStream> {
+        let std = stream.into_std().ok()?;
+        let dup = std.try_clone().ok()?;
+        let mut conns = self.inner.conns.lock().unwrap();
+        match conns.as_mut() {
+            Some(list) => list.push(dup),
+            None => {
+                let _ = dup.shutdown(std::net::Shutdown::Both);
+                return None;
+            }
+        }
+        drop(conns);
+        tokio::net::TcpStream::from_std(std).ok()
+    }
+}
+
+/// A TCP listener whose socket closes when its [`Killer`] fires.
+struct KillableListener {
+    inner: Option<tokio::net::TcpListener>,
+    addr: SocketAddr,
+    killer: Killer,
+}
+
+impl axum::serve::Listener for KillableListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let accepted = match &self.inner {
+                None => std::future::pending().await,
+                Some(l) => tokio::select! {
+                    _ = self.killer.inner.stop.cancelled() => None,
+                    r = l.accept() => Some(r),
+                },
+            };
+            match accepted {
+                None => {
+                    self.inner = None; // closes the port: connects are refused from now on
+                    self.killer.inner.closed.send_replace(true);
+                }
+                Some(Ok((stream, addr))) => {
+                    if let Some(stream) = self.killer.adopt(stream) {
+                        return (stream, addr);
+                    }
+                }
+                Some(Err(_)) => tokio::task::yield_now().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+impl ScriptedBuilder {
+    /// Starts a server on exactly `addr` (a port a killed server or a dropped listener
+    /// just freed, say) and returns it with its [`Killer`].
+    pub async fn start_on(self, addr: SocketAddr) -> (Scripted, Killer) {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                requests: Vec::new(),
+                answered: HashMap::new(),
+                rules: Vec::new(),
+                sessions_issued: 0,
+            }),
+            changed: watch::channel(0).0,
+            tick: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            protocol_version: self.protocol_version,
+        });
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        let addr = listener.local_addr().expect("local addr");
+        let killer = Killer::new();
+        let counted = inner.clone();
+        let listener = KillableListener {
+            inner: Some(listener),
+            addr,
+            killer: killer.clone(),
+        }
+        .tap_io(move |_| {
+            counted.connections.fetch_add(1, Ordering::SeqCst);
+            counted.changed.send_modify(|n| *n += 1);
+        });
+        let server = Scripted { addr, inner };
+        let handler_server = server.clone();
+        let app = Router::new().fallback(move |req: Request<Body>| {
+            let s = handler_server.clone();
+            async move { s.handle(req).await }
+        });
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("scripted server");
+        });
+        (server, killer)
+    }
+}
+
+impl Scripted {
+    /// Makes the default `initialize` answer issue session ids after `sess-<n>` (for a
+    /// restarted server whose sessions must differ from the killed one's).
+    pub fn skip_sessions(&self, n: usize) {
+        self.inner.state.lock().unwrap().sessions_issued = n;
+    }
+}
+
+/// A loopback address nothing listens on (bound, then released), for "server down".
+pub fn unused_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr")
+}
+
+/// `status` with the given `Content-Type` and exactly `body` (an HTML error page, say).
+pub fn typed(code: u16, content_type: &str, body: impl AsRef<[u8]>) -> Reply {
+    Reply {
+        status: StatusCode::from_u16(code).expect("status code"),
+        headers: vec![("content-type".into(), content_type.into())],
+        body: ReplyBody::Full(body.as_ref().to_vec()),
+    }
+}
