@@ -277,6 +277,7 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         protocol_version: version
             .as_deref()
             .and_then(|v| reqwest::header::HeaderValue::from_str(v).ok()),
+        extra: Vec::new(),
     };
     let initialized =
         Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);

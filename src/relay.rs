@@ -62,6 +62,7 @@ pub async fn run(settings: Settings) -> i32 {
         idle_timeout: settings.idle_timeout,
         legacy: Mutex::new(None),
         answered: Notify::new(),
+        tool_headers: crate::modern::ToolHeaders::default(),
     });
     let reader = LineReader::new(
         BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
@@ -154,6 +155,8 @@ struct Bridge {
     legacy: Mutex<Option<LegacyLink>>,
     /// Notified whenever a request is answered.
     answered: Notify,
+    /// `x-mcp-header` annotations learned from modern `tools/list` results (M5).
+    tool_headers: crate::modern::ToolHeaders,
 }
 
 /// An open legacy link: where messages are POSTed, and the task reading the stream.
@@ -210,6 +213,14 @@ impl Bridge {
             tracing::debug!("dropped a response for id {id}: no pending request has it");
             return false;
         };
+        let message = if entry.modern && entry.method == "tools/list" {
+            match self.tool_headers.learn(&message) {
+                std::borrow::Cow::Borrowed(_) => message,
+                std::borrow::Cow::Owned(v) => Bytes::from(v),
+            }
+        } else {
+            message
+        };
         let message = match (&self.tool_filter, entry.method.as_str()) {
             (Some(filter), "tools/list") => match filter.filter_list_result(&message) {
                 std::borrow::Cow::Borrowed(_) => message,
@@ -236,6 +247,7 @@ impl Bridge {
             started: std::time::Instant::now(),
             status: None,
             task: None,
+            modern: false,
         };
         self.pending().insert(id.to_string(), entry);
     }
@@ -340,6 +352,24 @@ impl Bridge {
             {
                 self.refuse_hidden_tool(&bytes, &id).await
             }
+            (Kind::Request, Some(id))
+                if let Some(version) = crate::modern::declared_version(&bytes) =>
+            {
+                self.register(&id, method);
+                let this = self.clone();
+                let task_id = id.clone();
+                let handle = tokio::spawn(async move {
+                    let headers = this.modern_headers(&bytes, &version);
+                    let result = this.exchange_with(bytes, &task_id, headers).await;
+                    if let Err(failure) = result {
+                        this.fail(&task_id, &failure).await;
+                    }
+                });
+                if let Some(slot) = self.pending().get_mut(&id) {
+                    slot.task = Some(handle.abort_handle());
+                    slot.modern = true;
+                }
+            }
             (Kind::Request, Some(id)) => {
                 // Registered before the task starts, so a fast answer always finds it.
                 self.register(&id, method);
@@ -360,6 +390,28 @@ impl Bridge {
                 if self.session.has_listen_stream() {
                     self.open_listener().await;
                 }
+            }
+            // M6: in the 2026-07-28 era, cancelling is closing the request's HTTP exchange.
+            (Kind::Notification, _)
+                if method == "notifications/cancelled" && self.cancels_modern(&bytes) =>
+            {
+                if let Some(target) = jsonrpc::cancelled_request_id(&bytes)
+                    && let Some(Pending {
+                        task: Some(task), ..
+                    }) = self.pending().remove(&target)
+                {
+                    task.abort();
+                }
+            }
+            (Kind::Notification, _)
+                if let Some(version) = crate::modern::declared_version(&bytes) =>
+            {
+                let this = self.clone();
+                let what = method.to_string();
+                tokio::spawn(async move {
+                    let headers = this.modern_headers(&bytes, &version);
+                    this.send_one_way_with(bytes, &what, headers).await
+                });
             }
             (Kind::Notification, _) if method == "notifications/cancelled" => {
                 let target = jsonrpc::cancelled_request_id(&bytes);
@@ -551,39 +603,79 @@ impl Bridge {
                 .post(body.clone(), &headers)
                 .await
                 .map_err(Failure::Net)?;
-            if let Reply::Json(m, _) | Reply::Events(m, _) | Reply::Status(m, _) = &reply {
-                self.note_status(id, m.status);
-            }
-            match reply {
-                Reply::Accepted => return Err(Failure::NoResponse),
-                Reply::Json(meta, payload) => {
-                    if is_init {
-                        self.session.set_session_id(meta.session_id);
-                    }
-                    self.deliver_json(&payload, &[id], is_init).await;
-                    return self.answered(id);
-                }
-                Reply::Events(meta, stream) => {
-                    if is_init {
-                        self.session.set_session_id(meta.session_id);
-                    }
-                    return self.consume(stream, &[id], is_init).await;
-                }
-                Reply::Status(meta, payload) => {
-                    let expired = meta.status == reqwest::StatusCode::NOT_FOUND
-                        && headers.session_id.is_some()
-                        && !is_recognised_error(&payload);
-                    if expired && may_reinit {
-                        may_reinit = false;
-                        tracing::info!(
-                            "the server ended the MCP session (HTTP 404); starting a new one"
-                        );
-                        self.reinitialize(generation).await?;
-                        continue;
-                    }
-                    return Err(Failure::Http(Box::new(meta), payload));
+            if let Reply::Status(meta, payload) = &reply {
+                let expired = meta.status == reqwest::StatusCode::NOT_FOUND
+                    && headers.session_id.is_some()
+                    && !is_recognised_error(payload);
+                if expired && may_reinit {
+                    may_reinit = false;
+                    tracing::info!(
+                        "the server ended the MCP session (HTTP 404); starting a new one"
+                    );
+                    self.reinitialize(generation).await?;
+                    continue;
                 }
             }
+            return self.finish_exchange(reply, id, is_init).await;
+        }
+    }
+
+    /// A request with fixed headers (2026-07-28 era): no session, no re-initialize (M1).
+    async fn exchange_with(
+        self: &Arc<Self>,
+        body: Bytes,
+        id: &str,
+        headers: SessionHeaders,
+    ) -> Result<(), Failure> {
+        let reply = self
+            .upstream
+            .post(body, &headers)
+            .await
+            .map_err(Failure::Net)?;
+        self.finish_exchange(reply, id, false).await
+    }
+
+    /// The headers of a modern message: its version, method, name and `Mcp-Param-*`.
+    fn modern_headers(&self, bytes: &[u8], version: &str) -> SessionHeaders {
+        SessionHeaders {
+            session_id: None,
+            protocol_version: None,
+            extra: self.tool_headers.request_headers(bytes, version),
+        }
+    }
+
+    /// Whether a `notifications/cancelled` targets a request sent in the modern era.
+    fn cancels_modern(&self, bytes: &[u8]) -> bool {
+        jsonrpc::cancelled_request_id(bytes)
+            .is_some_and(|t| self.pending().get(&t).is_some_and(|p| p.modern))
+    }
+
+    /// Turns the server's reply to a request into its answer (or the failure to map).
+    async fn finish_exchange(
+        self: &Arc<Self>,
+        reply: Reply,
+        id: &str,
+        is_init: bool,
+    ) -> Result<(), Failure> {
+        if let Reply::Json(m, _) | Reply::Events(m, _) | Reply::Status(m, _) = &reply {
+            self.note_status(id, m.status);
+        }
+        match reply {
+            Reply::Accepted => Err(Failure::NoResponse),
+            Reply::Json(meta, payload) => {
+                if is_init {
+                    self.session.set_session_id(meta.session_id);
+                }
+                self.deliver_json(&payload, &[id], is_init).await;
+                self.answered(id)
+            }
+            Reply::Events(meta, stream) => {
+                if is_init {
+                    self.session.set_session_id(meta.session_id);
+                }
+                self.consume(stream, &[id], is_init).await
+            }
+            Reply::Status(meta, payload) => Err(Failure::Http(Box::new(meta), payload)),
         }
     }
 
@@ -615,6 +707,7 @@ impl Bridge {
                         started: std::time::Instant::now(),
                         status: None,
                         task: None,
+                        modern: false,
                     },
                 );
             }
@@ -641,6 +734,10 @@ impl Bridge {
     /// are logged once on stderr (A7: a 401 here is reported, never retried).
     async fn send_one_way(&self, bytes: Bytes, what: &str) {
         let (headers, _) = self.session.snapshot();
+        self.send_one_way_with(bytes, what, headers).await
+    }
+
+    async fn send_one_way_with(&self, bytes: Bytes, what: &str, headers: SessionHeaders) {
         match self.upstream.post(bytes, &headers).await {
             Ok(Reply::Accepted) => {}
             Ok(Reply::Json(_, payload)) => self.deliver_json(&payload, &[], false).await,
@@ -840,6 +937,12 @@ impl Bridge {
                     self.host,
                     meta.status
                 ),
+                // Stateless servers answer the GET with 400 or 404 as well as 405: not news.
+                None if matches!(meta.status.as_u16(), 400 | 404) => tracing::debug!(
+                    "{} offers no GET stream (HTTP {})",
+                    self.host,
+                    meta.status
+                ),
                 None => {
                     tracing::warn!("{} refused the GET stream: HTTP {}", self.host, meta.status)
                 }
@@ -1012,6 +1115,8 @@ struct Pending {
     status: Option<u16>,
     /// The task serving it, aborted on cancellation or shutdown.
     task: Option<AbortHandle>,
+    /// Sent in the 2026-07-28 era (cancelled by aborting its exchange, M6).
+    modern: bool,
 }
 
 /// The owned facts of a classified message, so its bytes can move on.

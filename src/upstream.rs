@@ -28,6 +28,8 @@ pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
 pub struct SessionHeaders {
     pub session_id: Option<HeaderValue>,
     pub protocol_version: Option<HeaderValue>,
+    /// Per-message headers (the 2026-07-28 era's `Mcp-Method`, `Mcp-Name`, …).
+    pub extra: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// What the HTTP response said besides its body.
@@ -366,6 +368,9 @@ impl Upstream {
         }
         if let Some(v) = &session.protocol_version {
             headers.insert(HeaderName::from_static(HEADER_PROTOCOL_VERSION), v.clone());
+        }
+        for (name, value) in &session.extra {
+            headers.insert(name.clone(), value.clone());
         }
         self.client.request(method, url).headers(headers)
     }

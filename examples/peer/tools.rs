@@ -14,8 +14,9 @@ use rmcp::model::{
     ClientResult, CreateMessageRequestParams, ElicitRequest, ElicitRequestParams,
     ElicitationAction, ElicitationSchema, Implementation, LoggingLevel,
     LoggingMessageNotificationParam, ProgressNotificationParam, RequestMetaObject, SamplingMessage,
-    ServerCapabilities, ServerConfig, ServerRequest,
+    ServerCapabilities, ServerConfig, ServerRequest, SetLevelRequestParams,
 };
+use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 
@@ -201,5 +202,16 @@ impl ServerHandler for DemoServer {
             env!("CARGO_PKG_VERSION"),
         ))
         .with_instructions("An offline stand-in for WAzion's MCP server, for trying wazion-mcp.")
+    }
+
+    /// The `logging` capability above promises `logging/setLevel` (rmcp's default answers
+    /// -32601, which makes clients that set a level on connect, such as the MCP Inspector,
+    /// give up). The `log` tool always sends its message, so the level is accepted and ignored.
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
     }
 }

@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// Stdio driver for the MCP conformance suite's CLIENT scenarios.
+//
+// The suite starts a test server for a scenario and runs
+//     <command> <server-url>
+// with MCP_CONFORMANCE_SCENARIO set. This driver is that command: an ordinary MCP SDK
+// client (@modelcontextprotocol/sdk, StdioClientTransport) that launches the bridge,
+//     wazion-mcp <server-url> --log-level debug
+// over stdio, exactly as a desktop client would, and does what the scenario expects of a
+// client. Every byte between the suite's server and this client therefore goes through the
+// bridge: what the suite checks is the bridge's HTTP behaviour plus an SDK client's stdio one.
+//
+// The bridge binary is $WAZION_MCP_BIN (default: target/debug/wazion-mcp of this repo).
+// The bridge's stderr is passed through, so the suite saves it with the scenario's results.
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ElicitRequestSchema, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const url = process.argv[2];
+const scenario = process.env.MCP_CONFORMANCE_SCENARIO ?? '(none)';
+if (!url) {
+  console.error('usage: driver.mjs <server-url>   (the conformance suite appends the URL)');
+  process.exit(2);
+}
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bridge = process.env.WAZION_MCP_BIN ?? path.join(repo, 'target', 'debug', 'wazion-mcp');
+const log = (...a) => console.error(`[driver ${scenario}]`, ...a);
+
+// Arguments a scenario's tools expect; anything else gets {}.
+const TOOL_ARGS = { add_numbers: { a: 5, b: 3 } };
+
+const client = new Client(
+  { name: 'wazion-mcp-conformance-driver', version: '1.0.0' },
+  {
+    capabilities: {
+      // SEP-1034: the SDK fills in the schema's defaults for fields the user left out.
+      elicitation: { form: { applyDefaults: true } },
+      sampling: {},
+    },
+  },
+);
+
+// A headless "user" who accepts every form without typing anything, so every field the
+// server asked for comes back with its schema default (elicitation-sep1034-client-defaults).
+client.setRequestHandler(ElicitRequestSchema, async (req) => {
+  log('elicitation/create:', req.params.message);
+  return { action: 'accept', content: {} };
+});
+client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+  role: 'assistant',
+  content: { type: 'text', text: 'ok' },
+  model: 'conformance-driver',
+  stopReason: 'endTurn',
+}));
+
+const transport = new StdioClientTransport({
+  command: bridge,
+  args: [url, '--log-level', process.env.WAZION_MCP_LOG_LEVEL ?? 'debug'],
+  env: { ...getDefaultEnvironment(), ...(process.env.WAZION_TOKEN ? { WAZION_TOKEN: process.env.WAZION_TOKEN } : {}) },
+  stderr: 'inherit',
+});
+
+// The suite kills only the shell it started (E3) after its --timeout: never outlive it.
+const DEADLINE_MS = Number(process.env.WAZION_DRIVER_DEADLINE_MS ?? 25000);
+setTimeout(() => {
+  log(`no result after ${DEADLINE_MS} ms: killing the bridge (pid ${transport.pid})`);
+  try { process.kill(transport.pid, 'SIGKILL'); } catch {}
+  process.exit(1);
+}, DEADLINE_MS).unref();
+
+let failed = false;
+try {
+  await client.connect(transport);
+  const v = client.getServerVersion();
+  log(`initialized: server ${v?.name} ${v?.version}`);
+
+  const { tools } = await client.listTools();
+  log(`tools/list: ${tools.map((t) => t.name).join(', ') || '(none)'}`);
+
+  for (const tool of tools) {
+    const result = await client.callTool({ name: tool.name, arguments: TOOL_ARGS[tool.name] ?? {} });
+    const text = (result.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join(' ');
+    log(`tools/call ${tool.name}: ${result.isError ? 'ERROR ' : ''}${text}`);
+    if (result.isError) failed = true;
+  }
+} catch (err) {
+  failed = true;
+  log('failed:', err?.message ?? err, err?.code !== undefined ? `(code ${err.code})` : '', err?.data !== undefined ? JSON.stringify(err.data) : '');
+} finally {
+  // Closes the bridge's stdin, as desktop clients do. The bridge must exit promptly (S9, E2):
+  // the SDK waits 2 s before it sends SIGTERM, so a close that long means it did not.
+  const started = Date.now();
+  await client.close().catch(() => {});
+  const took = Date.now() - started;
+  if (took >= 1900) {
+    log(`the bridge did not exit within ${took} ms of its stdin closing (the SDK had to signal it)`);
+    failed = true;
+  }
+}
+process.exit(failed ? 1 : 0);
