@@ -938,11 +938,9 @@ impl Bridge {
                     meta.status
                 ),
                 // Stateless servers answer the GET with 400 or 404 as well as 405: not news.
-                None if matches!(meta.status.as_u16(), 400 | 404) => tracing::debug!(
-                    "{} offers no GET stream (HTTP {})",
-                    self.host,
-                    meta.status
-                ),
+                None if matches!(meta.status.as_u16(), 400 | 404) => {
+                    tracing::debug!("{} offers no GET stream (HTTP {})", self.host, meta.status)
+                }
                 None => {
                     tracing::warn!("{} refused the GET stream: HTTP {}", self.host, meta.status)
                 }

@@ -261,6 +261,7 @@ async fn lists_and_calls_tools_through_the_bridge() {
             "progress",
             "roots_count",
             "sample",
+            "shop_orders",
             "slow"
         ]
     );
@@ -486,7 +487,7 @@ async fn stateless_json_server_works_through_the_bridge() {
         .await
         .expect("tools/list within the deadline")
         .expect("tools/list");
-    assert_eq!(tools.len(), 8);
+    assert_eq!(tools.len(), 9);
     let r = call(&client, "echo", json!({"text": "stateless"})).await;
     assert_eq!(text(&r), "stateless");
     // A handler that notifies first makes the stateless server fall back to SSE.

@@ -32,6 +32,13 @@ pub struct EchoArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ShopOrdersArgs {
+    /// Shop whose orders to count; mirrored into the `Mcp-Param-Shop` header (2026-07-28).
+    #[schemars(extend("x-mcp-header" = "Shop"))]
+    pub shop: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct SlowArgs {
     /// How long to sleep before answering, in milliseconds.
     pub ms: u64,
@@ -80,6 +87,14 @@ impl DemoServer {
     #[tool(description = "Return the text unchanged")]
     async fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
         text
+    }
+
+    #[tool(description = "Orders today in the named shop (its name travels as a header too)")]
+    async fn shop_orders(
+        &self,
+        Parameters(ShopOrdersArgs { shop }): Parameters<ShopOrdersArgs>,
+    ) -> String {
+        format!("{shop}: 3 orders today")
     }
 
     #[tool(description = "Sleep `ms` milliseconds, then answer `slept <ms> ms`")]

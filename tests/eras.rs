@@ -1,0 +1,158 @@
+//! The 2026-07-28 (stateless) era through the bridge (issue 6 §1; M2–M6, M10): a modern
+//! client's requests carry `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and
+//! `Mcp-Param-*` headers that a real rmcp 3.11 server checks; no session, GET or DELETE;
+//! cancellation aborts the exchange instead of being POSTed; the server's 400 bodies are
+//! relayed unchanged.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::driver::BridgeCmd;
+use support::rmcp_peer;
+use support::scripted::{self, Scripted, Sse};
+
+const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+
+fn modern(id: u32, method: &str, params: &str) -> String {
+    let sep = if params.is_empty() { "" } else { "," };
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{params}{sep}{META}}}}}"#)
+}
+
+#[tokio::test]
+async fn a_modern_client_passes_the_servers_header_checks() {
+    let server = rmcp_peer::start().await;
+    let mut bridge = BridgeCmd::new(&server.url).token(rmcp_peer::TOKEN).spawn();
+
+    // Before tools/list the bridge cannot know the x-mcp-header annotations: the server's
+    // own 400 (HeaderMismatch, -32020) comes back byte-for-byte (M3, M10).
+    bridge
+        .send(&modern(
+            1,
+            "tools/call",
+            r#""name":"shop_orders","arguments":{"shop":"Zürich"}"#,
+        ))
+        .await;
+    let (early, _) = bridge.recv_response(&json!(1)).await;
+    assert_eq!(early["error"]["code"], -32020, "{early}");
+
+    bridge.send(&modern(2, "tools/list", "")).await;
+    let (list, _) = bridge.recv_response(&json!(2)).await;
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"shop_orders"), "{names:?}");
+
+    // Now Mcp-Param-Shop is sent (Base64-wrapped: the value is not ASCII) and accepted.
+    bridge
+        .send(&modern(
+            3,
+            "tools/call",
+            r#""name":"shop_orders","arguments":{"shop":"Zürich"}"#,
+        ))
+        .await;
+    let (call, _) = bridge.recv_response(&json!(3)).await;
+    assert_eq!(
+        call["result"]["content"][0]["text"], "Zürich: 3 orders today",
+        "{call}"
+    );
+    bridge
+        .send(&modern(
+            4,
+            "tools/call",
+            r#""name":"echo","arguments":{"text":"hi"}"#,
+        ))
+        .await;
+    let (echo, _) = bridge.recv_response(&json!(4)).await;
+    assert_eq!(echo["result"]["content"][0]["text"], "hi", "{echo}");
+
+    let (status, _) = bridge.finish(Duration::from_secs(3)).await;
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    let seen = server.requests();
+    assert!(
+        seen.iter().all(|r| r.method == "POST"),
+        "no GET or DELETE in the modern era (M1)"
+    );
+    assert!(
+        seen.iter().all(|r| r.session_id.is_none()),
+        "no session id (M1)"
+    );
+    assert!(
+        seen.iter()
+            .all(|r| r.protocol_version.as_deref() == Some("2026-07-28")),
+        "MCP-Protocol-Version on every POST equals _meta (M3)"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn standard_headers_are_exact_and_unsafe_names_are_base64() {
+    let server = Scripted::start().await;
+    server.always(
+        |r| r.is_post(),
+        |r| {
+            let id = r.rpc_id_raw().unwrap_or_else(|| "null".into());
+            scripted::json(
+                200,
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#),
+            )
+        },
+    );
+    let mut bridge = BridgeCmd::new(&server.url()).spawn();
+    bridge
+        .send(&modern(1, "resources/read", r#""uri":"file:///tmp/ä b""#))
+        .await;
+    bridge.recv_response(&json!(1)).await;
+    bridge
+        .send(&modern(2, "prompts/get", r#""name":" padded ""#))
+        .await;
+    bridge.recv_response(&json!(2)).await;
+    let posts = server.requests();
+    assert_eq!(posts[0].header("mcp-method"), Some("resources/read"));
+    let expected = format!("=?base64?{}?=", "ZmlsZTovLy90bXAvw6QgYg==");
+    assert_eq!(posts[0].header("mcp-name"), Some(expected.as_str()));
+    assert_eq!(posts[1].header("mcp-name"), Some("=?base64?IHBhZGRlZCA=?="));
+    assert_eq!(posts[1].header("mcp-protocol-version"), Some("2026-07-28"));
+    bridge.finish(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn modern_cancellation_closes_the_exchange_and_is_not_posted() {
+    let server = Scripted::start().await;
+    let (reply, events) = scripted::sse_stream();
+    server.once(|r| r.is_rpc("tools/call"), reply);
+    let mut bridge = BridgeCmd::new(&server.url()).spawn();
+    bridge
+        .send(&modern(7, "tools/call", r#""name":"slow","arguments":{}"#))
+        .await;
+    server
+        .wait_for("the call", |r| r.is_rpc("tools/call"))
+        .await;
+    assert!(events.send(Sse::msg(
+        r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}"#
+    )));
+    let progress: Value = bridge.recv_json().await;
+    assert_eq!(progress["method"], "notifications/progress");
+    bridge
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#)
+        .await;
+    tokio::time::timeout(Duration::from_secs(10), events.closed())
+        .await
+        .expect("the bridge closed the request's stream (M6)");
+    assert!(
+        server
+            .matching(|r| r.is_rpc("notifications/cancelled"))
+            .is_empty(),
+        "no cancellation POST in the modern era"
+    );
+    let (status, rest) = bridge.finish(Duration::from_secs(3)).await;
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert!(
+        rest.is_empty(),
+        "a cancelled request gets no answer: {rest:?}"
+    );
+}
