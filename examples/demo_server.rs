@@ -55,6 +55,10 @@ struct Args {
     /// Stateless mode: no sessions, `application/json` responses, no GET stream.
     #[arg(long)]
     stateless: bool,
+    /// A 2026-07-28-only server: `initialize` is refused, every request needs its `_meta`
+    /// (try the bridge's automatic translation for 2025-era clients against it).
+    #[arg(long, conflicts_with = "stateless")]
+    modern_only: bool,
     /// Print every HTTP request the server saw to stderr (the token is masked).
     #[arg(long)]
     log_requests: bool,
@@ -73,7 +77,9 @@ async fn main() -> std::io::Result<()> {
             FailureArg::Plain => AuthFailure::PlainText,
         },
         allow_initialize_without_token: args.allow_initialize_without_token,
-        mode: if args.stateless {
+        mode: if args.modern_only {
+            Mode::ModernOnly
+        } else if args.stateless {
             Mode::StatelessJson
         } else {
             Mode::Stateful

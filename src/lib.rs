@@ -15,4 +15,5 @@ pub mod modern;
 pub mod relay;
 pub mod session;
 pub mod stdio;
+pub mod translate;
 pub mod upstream;

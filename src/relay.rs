@@ -35,6 +35,12 @@ const EOF_GRACE: Duration = Duration::from_millis(1000);
 const DELETE_TIMEOUT: Duration = Duration::from_millis(800);
 /// Reconnect delay when the server gave no `retry` (H14).
 const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
+/// HeaderMismatch (M3, M5): the server wants headers the request lacked.
+const HEADER_MISMATCH: i64 = -32020;
+/// Pages of `tools/list` the bridge reads when it relists tools itself.
+const MAX_LIST_PAGES: usize = 50;
+/// MRTR rounds one request may take before the bridge gives up on it.
+const MAX_INPUT_ROUNDS: usize = 8;
 /// Resumption attempts in a row without a new event before a stream is given up.
 const MAX_RESUMES: u32 = 5;
 
@@ -50,7 +56,7 @@ pub async fn run(settings: Settings) -> i32 {
     let bridge = Arc::new(Bridge {
         upstream,
         session: Session::default(),
-        out: StdoutWriter::spawn(tokio::io::stdout()),
+        out: StdoutWriter::spawn(crate::stdio::stdout()),
         pending: Mutex::new(HashMap::new()),
         drained: Notify::new(),
         listener: Mutex::new(None),
@@ -63,9 +69,14 @@ pub async fn run(settings: Settings) -> i32 {
         legacy: Mutex::new(None),
         answered: Notify::new(),
         tool_headers: crate::modern::ToolHeaders::default(),
+        translation: Mutex::new(None),
+        held_refusal: Mutex::new(None),
+        held_input: Mutex::new(HashMap::new()),
+        input_waiters: Mutex::new(HashMap::new()),
+        private_ids: std::sync::atomic::AtomicU64::new(0),
     });
     let reader = LineReader::new(
-        BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
+        BufReader::with_capacity(64 * 1024, crate::stdio::stdin()),
         settings.max_message_bytes,
     );
     let pump = tokio::spawn(pump(bridge.clone(), reader));
@@ -157,6 +168,16 @@ struct Bridge {
     answered: Notify,
     /// `x-mcp-header` annotations learned from modern `tools/list` results (M5).
     tool_headers: crate::modern::ToolHeaders,
+    /// Set when a 2025-era client talks to a 2026-07-28-only server (issue 6 §2).
+    translation: Mutex<Option<crate::translate::Translation>>,
+    /// The server's refusal of `initialize`, held while translation is tried.
+    held_refusal: Mutex<Option<Bytes>>,
+    /// `input_required` results held for their request's task (MRTR), by id.
+    held_input: Mutex<HashMap<String, Bytes>>,
+    /// Client answers awaited by MRTR rounds, by bridge-private id.
+    input_waiters: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Bytes>>>,
+    /// Sequence for bridge-private ids.
+    private_ids: std::sync::atomic::AtomicU64,
 }
 
 /// An open legacy link: where messages are POSTed, and the task reading the stream.
@@ -213,6 +234,25 @@ impl Bridge {
             tracing::debug!("dropped a response for id {id}: no pending request has it");
             return false;
         };
+        // Held back, not relayed: a modern-only server's refusal of `initialize` (translation
+        // is tried first), and MRTR's `input_required` results (the bridge gathers the input).
+        let hold = if entry.method == "initialize" && self.transport != TransportKind::Sse {
+            crate::translate::modern_refusal(&message).is_some()
+        } else {
+            entry.translated
+                && (crate::translate::input_required(&message).is_some()
+                    || (entry.method == "tools/call"
+                        && jsonrpc::error_code(&message) == Some(HEADER_MISMATCH)))
+        };
+        if hold {
+            if entry.method == "initialize" {
+                *lock(&self.held_refusal) = Some(message);
+            } else {
+                lock(&self.held_input).insert(id.to_string(), message);
+            }
+            self.pending().insert(id.to_string(), entry);
+            return true;
+        }
         let message = if entry.modern && entry.method == "tools/list" {
             match self.tool_headers.learn(&message) {
                 std::borrow::Cow::Borrowed(_) => message,
@@ -248,6 +288,7 @@ impl Bridge {
             status: None,
             task: None,
             modern: false,
+            translated: false,
         };
         self.pending().insert(id.to_string(), entry);
     }
@@ -330,6 +371,9 @@ impl Bridge {
         );
         match (kind, id) {
             (Kind::Request, Some(id)) if method == "initialize" => self.initialize(bytes, id).await,
+            (kind, id) if self.translating() => {
+                self.dispatch_translated(bytes, kind, method, id).await
+            }
             (Kind::Request, Some(id)) if self.is_legacy() => {
                 if method == "tools/call" && self.hides_called_tool(&bytes) {
                     return self.refuse_hidden_tool(&bytes, &id).await;
@@ -454,7 +498,21 @@ impl Bridge {
         if self.transport == TransportKind::Sse {
             return self.legacy_initialize(bytes, &id).await;
         }
-        match self.exchange(bytes.clone(), &id, true).await {
+        *lock(&self.translation) = None;
+        let outcome = self.exchange(bytes.clone(), &id, true).await;
+        // A 2026-07-28-only server refuses `initialize` (as a 200 or a 400 body): translate.
+        let refusal = lock(&self.held_refusal).take().or_else(|| match &outcome {
+            Err(Failure::Http(_, body)) if crate::translate::modern_refusal(body).is_some() => {
+                Some(Bytes::from(
+                    jsonrpc::with_id(body.trim_ascii(), &id).into_owned(),
+                ))
+            }
+            _ => None,
+        });
+        if let Some(refusal) = refusal {
+            return self.translate_initialize(&bytes, &id, refusal).await;
+        }
+        match outcome {
             Ok(()) => {}
             // H23: a pre-2025 server refuses the POST with 400/404/405 and no JSON-RPC body.
             Err(Failure::Http(meta, body))
@@ -471,6 +529,246 @@ impl Bridge {
             }
             Err(failure) => self.fail(&id, &failure).await,
         }
+    }
+
+    // ----- era translation: 2025-era client, 2026-07-28-only server -------------------
+
+    fn translating(&self) -> bool {
+        lock(&self.translation).is_some()
+    }
+
+    /// The server refused `initialize` because it speaks only the modern era: ask
+    /// `server/discover` and answer `initialize` ourselves; on failure relay the refusal.
+    async fn translate_initialize(self: &Arc<Self>, client_init: &[u8], id: &str, refusal: Bytes) {
+        let Some(version) = crate::translate::modern_refusal(&refusal) else {
+            self.answer(id, refusal).await;
+            return;
+        };
+        let (requested, capabilities) = crate::translate::client_initialize(client_init);
+        let t = crate::translate::Translation {
+            version,
+            capabilities,
+        };
+        let discover = Bytes::from(crate::translate::discover_request(&t));
+        let headers = self.modern_headers(&discover, &t.version);
+        let reply = self.upstream.post(discover, &headers).await;
+        let answer = match reply {
+            Ok(Reply::Json(_, body)) => Some(body),
+            Ok(Reply::Events(_, stream)) => first_response(stream, "\"wazion-mcp-discover\"").await,
+            _ => None,
+        };
+        match answer.and_then(|d| crate::translate::synthesize_initialize(id, &requested, &d)) {
+            Some(init) => {
+                tracing::info!(
+                    "{} speaks only MCP {}: translating for this {requested} client",
+                    self.host,
+                    t.version
+                );
+                *lock(&self.translation) = Some(t);
+                self.answer(id, Bytes::from(init)).await;
+            }
+            None => {
+                tracing::warn!(
+                    "{} refused initialize and server/discover failed",
+                    self.host
+                );
+                self.answer(id, refusal).await;
+            }
+        }
+    }
+
+    /// Routes a client message while translating (issue 6 §2).
+    async fn dispatch_translated(
+        self: Arc<Self>,
+        bytes: Bytes,
+        kind: Kind,
+        method: &str,
+        id: Option<String>,
+    ) {
+        match (kind, id) {
+            // Removed in 2026-07-28 (M1): answered here so the client's session goes on.
+            (Kind::Request, Some(id)) if method == "ping" || method == "logging/setLevel" => {
+                let ok = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#);
+                self.out.send(Bytes::from(ok)).await;
+            }
+            (Kind::Request, Some(id))
+                if method == "resources/subscribe" || method == "resources/unsubscribe" =>
+            {
+                let e = jsonrpc::error_response(
+                    &id,
+                    -32601,
+                    "resource subscriptions are not available: the server speaks MCP 2026-07-28 only and wazion-mcp does not translate them",
+                    None,
+                );
+                self.out.send(Bytes::from(e)).await;
+            }
+            (Kind::Request, Some(id))
+                if method == "tools/call" && self.hides_called_tool(&bytes) =>
+            {
+                self.refuse_hidden_tool(&bytes, &id).await
+            }
+            (Kind::Request, Some(id)) => {
+                self.register(&id, method);
+                let this = self.clone();
+                let task_id = id.clone();
+                let handle = tokio::spawn(async move {
+                    if let Err(failure) = this.translated_request(bytes, &task_id).await {
+                        if let Some(entry) = this.pending().get_mut(&task_id) {
+                            entry.translated = false; // relay this failure, never hold it
+                        }
+                        this.fail(&task_id, &failure).await;
+                    }
+                });
+                if let Some(slot) = self.pending().get_mut(&id) {
+                    slot.task = Some(handle.abort_handle());
+                    slot.modern = true;
+                    slot.translated = true;
+                }
+            }
+            (Kind::Response, Some(id)) => {
+                let waiter = lock(&self.input_waiters).remove(&id);
+                match waiter {
+                    Some(w) => {
+                        let _ = w.send(bytes);
+                    }
+                    None => tracing::debug!("dropped a client response for unknown id {id}"),
+                }
+            }
+            (Kind::Notification, _) if method == "notifications/cancelled" => {
+                if let Some(target) = jsonrpc::cancelled_request_id(&bytes)
+                    && let Some(Pending {
+                        task: Some(task), ..
+                    }) = self.pending().remove(&target)
+                {
+                    task.abort();
+                }
+            }
+            (_, _) => tracing::debug!(method, "not sent: the 2026-07-28 server has no use for it"),
+        }
+    }
+
+    /// Writes a held message as the answer after all (its entry is still pending).
+    async fn answer_held(&self, id: &str, message: Bytes) {
+        if let Some(entry) = self.pending().get_mut(id) {
+            entry.translated = false; // so answer() relays it instead of holding it again
+        }
+        self.answer(id, message).await;
+    }
+
+    /// Lists every page of tools on the client's behalf, only to learn their
+    /// `x-mcp-header` annotations (M5); nothing reaches stdout.
+    async fn relist_tools(&self, t: &crate::translate::Translation) {
+        let mut cursor: Option<String> = None;
+        for page in 0..MAX_LIST_PAGES {
+            let id = format!("\"wazion-mcp-list-{page}\"");
+            let params = match &cursor {
+                Some(c) => format!(r#"{{"cursor":{}}}"#, serde_json::Value::from(c.as_str())),
+                None => "{}".into(),
+            };
+            let request =
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{params}}}"#);
+            let body = Bytes::from(crate::translate::stamp_meta(request.as_bytes(), t));
+            let headers = self.modern_headers(&body, &t.version);
+            let result = match self.upstream.post(body, &headers).await {
+                Ok(Reply::Json(_, b)) => Some(b),
+                Ok(Reply::Events(_, stream)) => first_response(stream, &id).await,
+                _ => None,
+            };
+            let Some(result) = result else { return };
+            let _ = self.tool_headers.learn(&result);
+            cursor = serde_json::from_slice::<serde_json::Value>(&result)
+                .ok()
+                .and_then(|v| {
+                    v.get("result")?
+                        .get("nextCursor")?
+                        .as_str()
+                        .map(str::to_string)
+                });
+            if cursor.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// A request translated to the modern era, with MRTR rounds (J8): each
+    /// `input_required` result becomes server→client requests on stdout; the client's
+    /// answers go back in `inputResponses` with the server's `requestState`.
+    async fn translated_request(self: &Arc<Self>, bytes: Bytes, id: &str) -> Result<(), Failure> {
+        let Some(t) = lock(&self.translation).clone() else {
+            return Err(Failure::NoResponse);
+        };
+        let base = crate::translate::stamp_meta(&bytes, &t);
+        let mut body = Bytes::from(base.clone());
+        let mut relisted = false;
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let headers = self.modern_headers(&body, &t.version);
+            let outcome = self.exchange_with(body, id, headers).await;
+            let held = lock(&self.held_input)
+                .remove(id)
+                .or_else(|| match &outcome {
+                    // A HeaderMismatch usually comes as HTTP 400 with the error as its body.
+                    Err(Failure::Http(_, b))
+                        if jsonrpc::error_code(b.trim_ascii()) == Some(HEADER_MISMATCH) =>
+                    {
+                        Some(Bytes::from(
+                            jsonrpc::with_id(b.trim_ascii(), id).into_owned(),
+                        ))
+                    }
+                    _ => None,
+                });
+            let Some(held) = held else {
+                return outcome; // answered, or failed
+            };
+            if jsonrpc::error_code(&held) == Some(HEADER_MISMATCH) {
+                // M5: the server wants Mcp-Param-* headers we have not learned yet. Like a
+                // modern client would, list the tools once and retry; else relay the error.
+                if relisted {
+                    self.answer_held(id, held).await;
+                    return Ok(());
+                }
+                relisted = true;
+                self.relist_tools(&t).await;
+                body = Bytes::from(base.clone());
+                continue;
+            }
+            let Some((requests, state)) = crate::translate::input_required(&held) else {
+                return Err(Failure::NoResponse);
+            };
+            let mut responses = Vec::with_capacity(requests.len());
+            for (key, request) in requests {
+                let n = self
+                    .private_ids
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let private = format!("\"wazion-mcp-input-{n}\"");
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                lock(&self.input_waiters).insert(private.clone(), tx);
+                self.out
+                    .send(Bytes::from(crate::translate::as_client_request(
+                        &request, &private,
+                    )))
+                    .await;
+                let reply = tokio::time::timeout(self.idle_timeout, rx).await;
+                lock(&self.input_waiters).remove(&private);
+                let Ok(Ok(reply)) = reply else {
+                    return Err(Failure::Net(NetError::Idle(self.idle_timeout)));
+                };
+                match result_of(&reply) {
+                    Some(result) => responses.push((key, result)),
+                    // The client refused the server's request: that ends the call.
+                    None => {
+                        let relayed = jsonrpc::with_id(&reply, id).into_owned();
+                        self.answer(id, Bytes::from(relayed)).await;
+                        return Ok(());
+                    }
+                }
+            }
+            body = Bytes::from(crate::translate::with_input_responses(
+                &base,
+                &responses,
+                state.as_deref(),
+            ));
+        }
+        Err(Failure::NoResponse)
     }
 
     // ----- legacy HTTP+SSE (2024-11-05) ------------------------------------------------
@@ -708,6 +1006,7 @@ impl Bridge {
                         status: None,
                         task: None,
                         modern: false,
+                        translated: false,
                     },
                 );
             }
@@ -1115,6 +1414,8 @@ struct Pending {
     task: Option<AbortHandle>,
     /// Sent in the 2026-07-28 era (cancelled by aborting its exchange, M6).
     modern: bool,
+    /// Translated for a 2025-era client: `input_required` results are held, not relayed.
+    translated: bool,
 }
 
 /// The owned facts of a classified message, so its bytes can move on.
@@ -1132,6 +1433,24 @@ impl Classified {
             id: e.id_key().map(str::to_string),
         }
     }
+}
+
+/// Locks a mutex, recovering from poisoning (a panicked holder left consistent data).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The raw `result` of a client response, if it is a result (not an error).
+fn result_of(response: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Msg<'a> {
+        #[serde(borrow)]
+        result: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Msg<'_>>(response)
+        .ok()?
+        .result
+        .map(|r| r.get().to_string())
 }
 
 /// Reads a stream until the response with `id` arrives; returns it.

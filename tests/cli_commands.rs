@@ -47,7 +47,7 @@ async fn check_passes_every_step_and_deletes_its_session() {
             "step {step} not ok:\n{t}"
         );
     }
-    assert!(t.contains("9 tools: echo"), "{t}");
+    assert!(t.contains("10 tools: confirm, echo"), "{t}");
     assert!(!t.contains(SECRET), "the token was printed:\n{t}");
     let deletes = server
         .requests()

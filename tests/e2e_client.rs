@@ -254,6 +254,7 @@ async fn lists_and_calls_tools_through_the_bridge() {
     assert_eq!(
         names,
         [
+            "confirm",
             "echo",
             "elicit",
             "get_shop_status",
@@ -487,7 +488,7 @@ async fn stateless_json_server_works_through_the_bridge() {
         .await
         .expect("tools/list within the deadline")
         .expect("tools/list");
-    assert_eq!(tools.len(), 9);
+    assert_eq!(tools.len(), 10);
     let r = call(&client, "echo", json!({"text": "stateless"})).await;
     assert_eq!(text(&r), "stateless");
     // A handler that notifies first makes the stateless server fall back to SSE.
@@ -532,4 +533,71 @@ async fn wrong_token_fails_serve_with_the_servers_unauthorized_error() {
     assert_eq!(refused.authorization.as_deref(), Some("Bearer wrong-token"));
     assert_eq!(refused.rejection.map(|r| r.status), Some(401));
     server.shutdown().await.unwrap();
+}
+
+/// Issue 6 §2: a 2025-06-18 client against a server that speaks only 2026-07-28. The
+/// bridge answers `initialize` from `server/discover`, stamps `_meta` on every request,
+/// learns `x-mcp-header` annotations when the server asks for them, and turns the
+/// server's `input_required` result into an ordinary `elicitation/create` for the client.
+#[tokio::test]
+async fn a_2025_client_works_against_a_2026_only_server() {
+    let server = rmcp_peer::start_with(rmcp_peer::PeerOptions {
+        mode: Mode::ModernOnly,
+        ..rmcp_peer::options()
+    })
+    .await;
+    let handler = TestClient::default();
+    let (client, stderr) = connect_ok(&server.url, handler.clone()).await;
+    let info = client.peer_info().expect("server info");
+    assert_eq!(info.protocol_version, ProtocolVersion::V_2025_06_18);
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("wazion-demo")
+    );
+
+    let tools = tokio::time::timeout(DEADLINE, client.list_all_tools())
+        .await
+        .expect("tools/list within the deadline")
+        .expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "confirm"), "{tools:?}");
+    assert_eq!(
+        text(&call(&client, "echo", json!({"text": "hi"})).await),
+        "hi"
+    );
+    assert_eq!(
+        text(&call(&client, "shop_orders", json!({"shop": "Zürich"})).await),
+        "Zürich: 3 orders today"
+    );
+    // MRTR: the server's input_required becomes elicitation/create; the answer goes back
+    // in inputResponses with the echoed requestState.
+    assert_eq!(
+        text(&call(&client, "confirm", json!({})).await),
+        format!("confirmed: {USER_ANSWER}")
+    );
+    let asked = handler
+        .wait("the elicitation", |s| {
+            (!s.elicitations.is_empty()).then_some(s.elicitations.len())
+        })
+        .await;
+    assert_eq!(asked, 1);
+
+    client.cancel().await.expect("close the client");
+    let seen = server.requests();
+    let initializes = seen
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("\"method\":\"initialize\""))
+        .count();
+    assert_eq!(
+        initializes, 1,
+        "only the client's own initialize, refused once"
+    );
+    assert!(
+        seen.iter().all(|r| r.method == "POST"),
+        "no GET or DELETE to a 2026-07-28 server"
+    );
+    assert!(
+        stderr.lock().unwrap().contains("translating"),
+        "{}",
+        stderr.lock().unwrap()
+    );
 }

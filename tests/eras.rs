@@ -156,3 +156,90 @@ async fn modern_cancellation_closes_the_exchange_and_is_not_posted() {
         "a cancelled request gets no answer: {rest:?}"
     );
 }
+
+/// Issue 6 §2 at the byte level: the synthesised InitializeResult, local answers for what
+/// 2026-07-28 removed, `_meta` stamped on forwarded requests, and one MRTR round.
+#[tokio::test]
+async fn translation_for_a_2025_client_at_the_byte_level() {
+    let server = rmcp_peer::start_with(rmcp_peer::PeerOptions {
+        mode: rmcp_peer::Mode::ModernOnly,
+        ..rmcp_peer::options()
+    })
+    .await;
+    let mut bridge = BridgeCmd::new(&server.url).token(rmcp_peer::TOKEN).spawn();
+    let init = bridge.handshake("2025-06-18").await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+    assert_eq!(init["result"]["capabilities"]["tools"], json!({}));
+
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#)
+        .await;
+    assert_eq!(
+        bridge.recv().await,
+        r#"{"jsonrpc":"2.0","id":"p","result":{}}"#
+    );
+    bridge
+        .send(
+            r#"{"jsonrpc":"2.0","id":"l","method":"logging/setLevel","params":{"level":"debug"}}"#,
+        )
+        .await;
+    assert_eq!(
+        bridge.recv().await,
+        r#"{"jsonrpc":"2.0","id":"l","result":{}}"#
+    );
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":"s","method":"resources/subscribe","params":{"uri":"x:/"}}"#)
+        .await;
+    let (sub, _) = bridge.recv_response(&json!("s")).await;
+    assert_eq!(sub["error"]["code"], -32601, "{sub}");
+
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"confirm","arguments":{},"extra":1.0}}"#)
+        .await;
+    let ask = bridge.recv_json().await;
+    assert_eq!(ask["method"], "elicitation/create", "{ask}");
+    assert_eq!(ask["params"]["message"], rmcp_peer::ELICIT_MESSAGE);
+    let private = ask["id"].as_str().expect("a bridge-private string id");
+    assert!(private.starts_with("wazion-mcp-"), "{private}");
+    bridge
+        .send(&format!(
+            r#"{{"jsonrpc":"2.0","id":"{private}","result":{{"action":"accept","content":{{"answer":"yes"}}}}}}"#
+        ))
+        .await;
+    let (done, _) = bridge.recv_response(&json!(5)).await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "confirmed: yes",
+        "{done}"
+    );
+
+    bridge.finish(Duration::from_secs(3)).await;
+    let seen = server.requests();
+    let bodies: Vec<String> = seen
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(
+        !bodies
+            .iter()
+            .any(|b| b.contains("notifications/initialized")),
+        "swallowed: {bodies:#?}"
+    );
+    assert!(
+        !bodies
+            .iter()
+            .any(|b| b.contains("\"ping\"") || b.contains("logging/setLevel"))
+    );
+    let calls: Vec<&String> = bodies.iter().filter(|b| b.contains("tools/call")).collect();
+    assert_eq!(calls.len(), 2, "the call and its MRTR retry: {calls:#?}");
+    assert!(calls.iter().all(|b| {
+        b.contains(r#""io.modelcontextprotocol/protocolVersion":"2026-07-28""#)
+            && b.contains(r#""extra":1.0"#)
+    }));
+    assert!(
+        calls[1].contains(r#""requestState":"confirm-round-1""#)
+            && calls[1].contains("inputResponses"),
+        "{}",
+        calls[1]
+    );
+    server.shutdown().await.unwrap();
+}

@@ -122,7 +122,6 @@ fn bridge_error<'a>(v: &'a Value, host: &str) -> &'a str {
         m.contains(host),
         "the message does not name the server {host}: {m}"
     );
-    eprintln!("MSG: {m}");
     // Plain words: a sentence, not a code or a debug dump.
     assert!(
         m.split_whitespace().count() >= 5 && !m.contains("Error {") && !m.contains("kind:"),

@@ -47,6 +47,8 @@ pub enum Mode {
     /// No sessions, `application/json` responses when a handler answers without
     /// sending anything first (GET and DELETE get 405).
     StatelessJson,
+    /// A 2026-07-28-only server: no `initialize`, per-request `_meta` required.
+    ModernOnly,
 }
 
 #[derive(Clone, Debug)]
@@ -206,13 +208,21 @@ pub async fn start(opts: PeerOptions) -> std::io::Result<RunningPeer> {
     let stop = CancellationToken::new();
     let mut config =
         StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
-    if opts.mode == Mode::StatelessJson {
+    if opts.mode != Mode::Stateful {
         config = config
             .with_legacy_session_mode(false)
             .with_json_response(true);
     }
+    let modern_only = opts.mode == Mode::ModernOnly;
+    if modern_only {
+        config = config.with_stateless_protocol_metadata_required(true);
+    }
     let service: StreamableHttpService<DemoServer, LocalSessionManager> =
-        StreamableHttpService::new(|| Ok(DemoServer::new()), Default::default(), config);
+        StreamableHttpService::new(
+            move || Ok(DemoServer::new().modern_only(modern_only)),
+            Default::default(),
+            config,
+        );
 
     let log = RequestLog::default();
     let token = Arc::new(Mutex::new(opts.token.clone()));
@@ -230,6 +240,10 @@ pub async fn start(opts: PeerOptions) -> std::io::Result<RunningPeer> {
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}{}", opts.path);
     let shutdown = stop.clone();
+    // Without TCP_NODELAY a small SSE response waits ~40 ms on delayed ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -9,11 +9,13 @@
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    ClientResult, CreateMessageRequestParams, ElicitRequest, ElicitRequestParams,
-    ElicitationAction, ElicitationSchema, Implementation, LoggingLevel,
-    LoggingMessageNotificationParam, ProgressNotificationParam, RequestMetaObject, SamplingMessage,
+    CallToolResponse, CallToolResult, ClientResult, ContentBlock, CreateMessageRequestParams,
+    ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, Implementation,
+    InputRequest, InputRequiredResult, LoggingLevel, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProtocolVersion, RequestMetaObject, SamplingMessage,
     ServerCapabilities, ServerConfig, ServerRequest, SetLevelRequestParams,
 };
 use rmcp::service::RequestContext;
@@ -23,6 +25,9 @@ use serde::Deserialize;
 /// What `sample` asks the client's model.
 pub const SAMPLE_PROMPT: &str = "Write a one-line greeting for the demo shop.";
 /// What `elicit` asks the user; the answer is the `answer` string of the form.
+/// The `requestState` the `confirm` tool expects back.
+pub const CONFIRM_STATE: &str = "confirm-round-1";
+
 pub const ELICIT_MESSAGE: &str = "Which order should I look up?";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -59,6 +64,8 @@ pub struct LogArgs {
 #[derive(Clone)]
 pub struct DemoServer {
     tool_router: ToolRouter<Self>,
+    /// Advertise only 2026-07-28 (a server that dropped `initialize`).
+    modern_only: bool,
 }
 
 impl Default for DemoServer {
@@ -76,7 +83,13 @@ impl DemoServer {
     pub fn new() -> Self {
         Self {
             tool_router: Self::tool_router(),
+            modern_only: false,
         }
+    }
+
+    pub fn modern_only(mut self, yes: bool) -> Self {
+        self.modern_only = yes;
+        self
     }
 
     #[tool(description = "Status of the WAzion demo shop: name, whether it is open, orders today")]
@@ -193,6 +206,44 @@ impl DemoServer {
         })
     }
 
+    #[tool(
+        description = "2026-07-28 style: ask the user for an `answer` through an input_required result (MRTR); answer `confirmed: <answer>`"
+    )]
+    async fn confirm(
+        &self,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(answer) = responses.as_ref().and_then(|r| r.get("answer")) {
+            if state.as_deref() != Some(CONFIRM_STATE) {
+                return Err(internal("confirm", "requestState was not echoed"));
+            }
+            let text = answer
+                .get("content")
+                .and_then(|c| c.get("answer"))
+                .and_then(|a| a.as_str())
+                .unwrap_or("declined");
+            return Ok(CallToolResponse::Complete(CallToolResult::success(vec![
+                ContentBlock::text(format!("confirmed: {text}")),
+            ])));
+        }
+        let schema = ElicitationSchema::builder()
+            .required_string("answer")
+            .build()
+            .map_err(|e| internal("elicitation schema", e))?;
+        let request = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: ELICIT_MESSAGE.to_string(),
+            requested_schema: schema,
+        });
+        let mut requests = std::collections::BTreeMap::new();
+        requests.insert("answer".to_string(), InputRequest::Elicitation(request));
+        Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+            Some(requests),
+            Some(CONFIRM_STATE.to_string()),
+        )))
+    }
+
     #[tool(description = "Ask the client for its roots (roots/list); answer with how many")]
     async fn roots_count(&self, peer: Peer<RoleServer>) -> Result<String, ErrorData> {
         let roots = peer
@@ -205,6 +256,14 @@ impl DemoServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for DemoServer {
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        if self.modern_only {
+            std::borrow::Cow::Owned(vec![ProtocolVersion::V_2026_07_28])
+        } else {
+            std::borrow::Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()

@@ -1,0 +1,1184 @@
+//! `cargo bench --bench relay`: the bridge against a direct HTTP client, on loopback.
+//!
+//! One run starts two upstream MCP servers in this process — a canned one (fixed answers,
+//! JSON on `/json`, SSE on `/sse`, 1 MB and 10 MB results) and the rmcp server of
+//! `examples/peer` (sessions, SSE, bearer layer) — then measures the same requests sent
+//!
+//! - **direct**: reqwest with keep-alive on a current-thread runtime (the floor), and
+//! - **bridge**: the release `wazion-mcp` binary driven over its stdin/stdout with blocking
+//!   pipe I/O, one line per message,
+//!
+//! in alternating blocks (direct first in even rounds, bridge first in odd ones) so machine
+//! noise hits both. It prints a table with bridge/direct ratios and the targets of issue 4,
+//! and writes the same to `target/bench-relay.json`. A benchmark reports; it asserts nothing
+//! about speed. A watchdog ends the run if something hangs.
+//!
+//! CPU per call: for the bridge, the whole process (all threads, from
+//! `/proc/<pid>/task/*/schedstat`); for the direct client, the thread its runtime runs on.
+//! `cargo bench --bench relay -- --serve` only starts the upstreams and prints their URLs,
+//! for profiling the bridge by hand.
+
+use std::borrow::Cow;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+/// The demo server's tools (the rmcp server the tests use), served here by rmcp's
+/// Streamable HTTP service on a listener with TCP_NODELAY (see [`start_rmcp`]).
+// Only the tools are used here; helpers the tests need stay unused.
+#[allow(dead_code)]
+#[path = "../examples/peer/tools.rs"]
+mod tools;
+
+/// The release binary cargo built for this bench.
+const BIN: &str = env!("CARGO_BIN_EXE_wazion-mcp");
+
+/// The binary under test: [`BIN`], or `$WAZION_MCP_BENCH_BIN` to compare another build.
+fn bin() -> &'static str {
+    static BIN_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN_PATH
+        .get_or_init(|| std::env::var("WAZION_MCP_BENCH_BIN").unwrap_or_else(|_| BIN.to_string()))
+}
+const TOKEN: &str = "bench-token";
+const USER_AGENT: &str = concat!("wazion-mcp/", env!("CARGO_PKG_VERSION"));
+const PROTOCOL_VERSION: &str = "2025-06-18";
+/// The whole run is killed after this, whatever happens (it normally takes well under 2 min).
+const WATCHDOG: Duration = Duration::from_secs(170);
+/// How long `--serve` serves at most.
+const SERVE_LIMIT: Duration = Duration::from_secs(1800);
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const CANNED_INIT_RESULT: &str = r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"canned","version":"1"}}"#;
+const CANNED_SMALL_RESULT: &str =
+    r#"{"content":[{"type":"text","text":"hello from the canned server"}],"isError":false}"#;
+const MIB: usize = 1 << 20;
+
+fn main() {
+    // `-- --serve`: only run the two upstreams (for profiling the bridge by hand).
+    let serve_only = std::env::args().any(|a| a == "--serve");
+    let watchdog = if serve_only { SERVE_LIMIT } else { WATCHDOG };
+    std::thread::spawn(move || {
+        std::thread::sleep(watchdog);
+        eprintln!("bench relay: watchdog fired after {watchdog:?}; aborting");
+        std::process::exit(3);
+    });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let started = Instant::now();
+    let load_before = loadavg();
+
+    // Upstreams run on their own runtime (one worker); the direct client runs on a
+    // current-thread runtime on this thread, like the bridge's own runtime.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let canned = server_rt.block_on(start_canned());
+    let rmcp_url = server_rt.block_on(start_rmcp());
+    let _ = ACCEPTS.set(canned.accepts.clone());
+    let json_url = format!("http://{}/json", canned.addr);
+    let sse_url = format!("http://{}/sse", canned.addr);
+    if serve_only {
+        println!("canned JSON: {json_url}\ncanned SSE:  {sse_url}\nrmcp:        {rmcp_url}");
+        println!("serving until stdin closes (at most {SERVE_LIMIT:?})");
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        return;
+    }
+
+    let mut report = Report::default();
+    println!("wazion-mcp relay benchmark: {}", bin());
+
+    // ----- binary, --version, exec → initialize ---------------------------------------
+    let size = std::fs::metadata(bin()).map(|m| m.len()).unwrap_or(0);
+    report.single("release binary size", "MiB", size as f64 / MIB as f64, None);
+    let version_ms = median(
+        &(0..10)
+            .map(|_| {
+                let t = Instant::now();
+                let out = Command::new(bin())
+                    .arg("--version")
+                    .output()
+                    .expect("--version");
+                assert!(out.status.success());
+                ms(t.elapsed())
+            })
+            .collect::<Vec<_>>(),
+    );
+    report.single("--version, exec → exit", "ms", version_ms, None);
+
+    let (mut d_start, mut b_start) = (Vec::new(), Vec::new());
+    for round in 0..20 {
+        for bridge_turn in order(round) {
+            if bridge_turn {
+                let t = Instant::now();
+                let mut b = BridgeProc::spawn(&json_url);
+                b.send(INITIALIZE.as_bytes());
+                let line = b.recv();
+                check(line, "\"result\"");
+                b_start.push(ms(t.elapsed()));
+                b.close();
+            } else {
+                let t = Instant::now();
+                client_rt.block_on(async {
+                    let d = Direct::new(&json_url);
+                    d.post(Bytes::from_static(INITIALIZE.as_bytes())).await;
+                });
+                d_start.push(ms(t.elapsed()));
+            }
+        }
+    }
+    report.pair(Row {
+        metric: "exec → initialize answered".into(),
+        unit: "ms",
+        direct: median(&d_start),
+        bridge: median(&b_start),
+        noise: noise(&[&d_start, &b_start]),
+        target: Some(Target::AddedAtMost(3.0)),
+    });
+
+    // ----- canned JSON upstream: latency, throughput, CPU, RSS --------------------------
+    let reqs = Requests::new(
+        6000,
+        r#""method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}"#,
+    );
+    let mut bridge = BridgeProc::spawn(&json_url);
+    bridge.handshake();
+    std::thread::sleep(Duration::from_millis(100));
+    let rss_idle = bridge.status_kib("VmRSS") as f64 / 1024.0;
+    let direct = client_rt.block_on(Direct::connect(&json_url));
+
+    // Warm-up: connections, allocator, caches.
+    bridge.sequential(&reqs, 300);
+    client_rt.block_on(direct.sequential(&reqs, 300));
+
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct, &reqs, 10, 600);
+    report.latency("tools/call", &seq, true);
+    report.cpu("CPU per call, sequential", &seq, true);
+
+    let mut cpu32 = None;
+    for n in [1usize, 32, 128] {
+        let (rounds, m) = if n == 1 { (12, 300) } else { (6, 2000) };
+        let f = compare_flight(&client_rt, &mut bridge, &direct, &reqs, rounds, m, n);
+        report.pair(Row {
+            metric: format!("calls/s, {n} in flight"),
+            unit: "calls/s",
+            direct: median(&f.direct_rate),
+            bridge: median(&f.bridge_rate),
+            noise: noise(&[&f.direct_rate, &f.bridge_rate]),
+            target: (n == 32).then_some(Target::RatioAtLeast(0.97)),
+        });
+        if n == 32 {
+            cpu32 = Some(f);
+        }
+    }
+    if let Some(f) = cpu32 {
+        report.pair(Row {
+            metric: "CPU per call, 32 in flight".into(),
+            unit: "µs",
+            direct: median(&f.direct_cpu),
+            bridge: median(&f.bridge_cpu),
+            noise: noise(&[&f.direct_cpu, &f.bridge_cpu]),
+            target: Some(Target::BridgeAtMost(50.0)),
+        });
+    }
+    report.single_target(
+        "bridge RSS idle (after initialize)",
+        "MiB",
+        rss_idle,
+        Target::BridgeAtMost(5.0),
+    );
+    report.single(
+        "bridge RSS peak after small calls (VmHWM)",
+        "MiB",
+        bridge.status_kib("VmHWM") as f64 / 1024.0,
+        None,
+    );
+    bridge.close();
+
+    // ----- large results (a fresh bridge, so VmHWM is about them) -----------------------
+    let mut bridge = BridgeProc::spawn(&json_url);
+    bridge.handshake();
+    for (size, calls, rounds) in [(1usize, 8usize, 6usize), (10, 2, 4)] {
+        let line = big_request(size);
+        let reqs = Requests {
+            lines: vec![line; calls],
+        };
+        let r = compare_sequential(&client_rt, &mut bridge, &direct, &reqs, rounds, calls);
+        report.pair(Row {
+            metric: format!("{size} MB result, time per call"),
+            unit: "ms",
+            direct: median(&r.direct_lat) / 1000.0,
+            bridge: median(&r.bridge_lat) / 1000.0,
+            noise: noise(&[&r.direct_lat, &r.bridge_lat]),
+            target: (size == 1).then_some(Target::RatioAtMost(1.1)),
+        });
+        let hwm = bridge.status_kib("VmHWM") as f64 / 1024.0;
+        report.single_target(
+            &format!("bridge RSS peak with {size} MB results (VmHWM)"),
+            "MiB",
+            hwm,
+            if size == 1 {
+                Target::BridgeAtMost(15.0)
+            } else {
+                Target::None
+            },
+        );
+    }
+    bridge.close();
+
+    // ----- canned SSE upstream -----------------------------------------------------------
+    let mut bridge = BridgeProc::spawn(&sse_url);
+    bridge.handshake();
+    let direct_sse = client_rt.block_on(Direct::connect(&sse_url));
+    bridge.sequential(&reqs, 200);
+    client_rt.block_on(direct_sse.sequential(&reqs, 200));
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_sse, &reqs, 6, 400);
+    report.latency("SSE: tools/call", &seq, false);
+    report.pair(Row {
+        metric: "SSE: new TCP connections per call".into(),
+        unit: "conns",
+        direct: median(&seq.direct_conns),
+        bridge: median(&seq.bridge_conns),
+        noise: 0.0,
+        target: None,
+    });
+    report.cpu("SSE: CPU per call, sequential", &seq, false);
+    let f = compare_flight(&client_rt, &mut bridge, &direct_sse, &reqs, 4, 2000, 32);
+    report.pair(Row {
+        metric: "SSE: calls/s, 32 in flight".into(),
+        unit: "calls/s",
+        direct: median(&f.direct_rate),
+        bridge: median(&f.bridge_rate),
+        noise: noise(&[&f.direct_rate, &f.bridge_rate]),
+        target: None,
+    });
+    let big = Requests {
+        lines: vec![big_request(1); 6],
+    };
+    let r = compare_sequential(&client_rt, &mut bridge, &direct_sse, &big, 4, 6);
+    report.pair(Row {
+        metric: "SSE: 1 MB result, time per call".into(),
+        unit: "ms",
+        direct: median(&r.direct_lat) / 1000.0,
+        bridge: median(&r.bridge_lat) / 1000.0,
+        noise: noise(&[&r.direct_lat, &r.bridge_lat]),
+        target: None,
+    });
+    report.single(
+        "SSE: bridge RSS peak with 1 MB results (VmHWM)",
+        "MiB",
+        bridge.status_kib("VmHWM") as f64 / 1024.0,
+        None,
+    );
+    bridge.close();
+
+    // ----- the rmcp server (sessions, SSE, bearer layer) --------------------------------
+    let mut bridge = BridgeProc::spawn(&rmcp_url);
+    bridge.handshake();
+    let direct_rmcp = client_rt.block_on(Direct::connect(&rmcp_url));
+    bridge.sequential(&reqs, 100);
+    client_rt.block_on(direct_rmcp.sequential(&reqs, 100));
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_rmcp, &reqs, 6, 200);
+    report.latency("rmcp: tools/call", &seq, false);
+    report.cpu("rmcp: CPU per call, sequential", &seq, false);
+    let f = compare_flight(&client_rt, &mut bridge, &direct_rmcp, &reqs, 4, 1000, 32);
+    report.pair(Row {
+        metric: "rmcp: calls/s, 32 in flight".into(),
+        unit: "calls/s",
+        direct: median(&f.direct_rate),
+        bridge: median(&f.bridge_rate),
+        noise: noise(&[&f.direct_rate, &f.bridge_rate]),
+        target: None,
+    });
+    bridge.close();
+    drop((direct, direct_sse, direct_rmcp));
+
+    report.print();
+    let elapsed = started.elapsed();
+    println!(
+        "\nrun took {:.1} s; load average {load_before} before, {} after; {} CPUs: {}",
+        elapsed.as_secs_f64(),
+        loadavg(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    let out = target_dir().join("bench-relay.json");
+    let doc = json!({
+        "binary": bin(),
+        "machine": {
+            "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "cpu_model": cpu_model(),
+            "loadavg_before": load_before,
+            "loadavg_after": loadavg(),
+        },
+        "run_seconds": elapsed.as_secs_f64(),
+        "rows": report.rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+    });
+    match std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
+    ) {
+        Ok(()) => println!("wrote {}", out.display()),
+        Err(e) => eprintln!("could not write {}: {e}", out.display()),
+    }
+    drop(server_rt);
+}
+
+// ===== the rmcp upstream ======================================================================
+
+/// rmcp's Streamable HTTP service (stateful: sessions, SSE responses, a GET stream) with the
+/// demo server's tools, on `/mcp`. Not `examples/peer`'s `start`: its listener leaves
+/// Nagle on, and every SSE answer then waits ≈40 ms for a delayed ACK, direct or bridged.
+async fn start_rmcp() -> String {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let service: StreamableHttpService<tools::DemoServer, LocalSessionManager> =
+        StreamableHttpService::new(
+            || Ok(tools::DemoServer::new()),
+            Default::default(),
+            StreamableHttpServerConfig::default(),
+        );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind the rmcp server");
+    let addr = listener.local_addr().expect("local addr");
+    let listener = listener.tap_io(|io| {
+        let _ = io.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/mcp")
+}
+
+// ===== the canned upstream =================================================================
+
+struct Canned {
+    addr: SocketAddr,
+    /// TCP connections accepted so far.
+    accepts: Arc<AtomicU64>,
+}
+
+struct CannedState {
+    big_json: [Bytes; 2],
+    big_sse: [Bytes; 2],
+}
+
+/// The only id the pre-built large results carry (the bench sends them sequentially).
+const BIG_ID: &str = r#""big""#;
+const BIG_SIZES: [usize; 2] = [1, 10];
+
+fn big_request(mb: usize) -> Bytes {
+    Bytes::from(format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":{BIG_ID},\"method\":\"tools/call\",\"params\":{{\"name\":\"big{mb}m\",\"arguments\":{{}}}}}}\n"
+    ))
+}
+
+/// A tool result whose text is `mb` MiB of printable ASCII (with JSON escapes now and then).
+fn big_result(mb: usize) -> String {
+    let unit = r#"Order 1234: 2 × \"blue mug\", shipped\n; "#;
+    let text = unit.repeat((mb * MIB).div_ceil(unit.len()));
+    format!(r#"{{"content":[{{"type":"text","text":"{text}"}}],"isError":false}}"#)
+}
+
+fn message(id: &str, result: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}
+
+fn sse(message: &str) -> String {
+    format!("event: message\ndata: {message}\n\n")
+}
+
+async fn start_canned() -> Canned {
+    let big: Vec<String> = BIG_SIZES
+        .iter()
+        .map(|&mb| message(BIG_ID, &big_result(mb)))
+        .collect();
+    let state = Arc::new(CannedState {
+        big_json: [Bytes::from(big[0].clone()), Bytes::from(big[1].clone())],
+        big_sse: [Bytes::from(sse(&big[0])), Bytes::from(sse(&big[1]))],
+    });
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind the canned server");
+    let addr = listener.local_addr().expect("local addr");
+    let accepts = Arc::new(AtomicU64::new(0));
+    let counter = accepts.clone();
+    let listener = listener.tap_io(move |io| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let _ = io.set_nodelay(true);
+    });
+    let app = axum::Router::new().fallback(canned).with_state(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Canned { addr, accepts }
+}
+
+#[derive(Deserialize)]
+struct CannedRequest<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    params: Option<CannedParams<'a>>,
+}
+
+#[derive(Deserialize)]
+struct CannedParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+fn status(code: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = code;
+    r
+}
+
+/// initialize (with a session id), 202 for notifications and responses, 405 for GET,
+/// 200 for DELETE, and `tools/call` answered as JSON (`/json`) or one SSE event (`/sse`).
+async fn canned(
+    State(state): State<Arc<CannedState>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    match method {
+        Method::POST => {}
+        Method::GET => return status(StatusCode::METHOD_NOT_ALLOWED),
+        Method::DELETE => return status(StatusCode::OK),
+        _ => return status(StatusCode::METHOD_NOT_ALLOWED),
+    }
+    let as_sse = uri.path().starts_with("/sse");
+    let Ok(req) = serde_json::from_slice::<CannedRequest<'_>>(&body) else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let Some(id) = req.id.map(RawValue::get) else {
+        return status(StatusCode::ACCEPTED);
+    };
+    if req.method.is_none() {
+        return status(StatusCode::ACCEPTED); // a client response
+    }
+    let method = req.method.as_deref().unwrap_or("");
+    let tool = req.params.as_ref().and_then(|p| p.name.as_deref());
+    let big = BIG_SIZES
+        .iter()
+        .position(|mb| tool == Some(format!("big{mb}m").as_str()));
+    let payload = match big {
+        Some(i) if id == BIG_ID && as_sse => state.big_sse[i].clone(),
+        Some(i) if id == BIG_ID => state.big_json[i].clone(),
+        _ => {
+            let result = if method == "initialize" {
+                CANNED_INIT_RESULT
+            } else {
+                CANNED_SMALL_RESULT
+            };
+            let m = message(id, result);
+            Bytes::from(if as_sse { sse(&m) } else { m })
+        }
+    };
+    let mut r = Response::new(Body::from(payload));
+    let content_type = if as_sse {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if method == "initialize" {
+        r.headers_mut().insert(
+            HeaderName::from_static("mcp-session-id"),
+            HeaderValue::from_static("canned-session-1"),
+        );
+    }
+    r
+}
+
+// ===== the two clients ======================================================================
+
+/// Request lines (each ending in `\n`); the direct client sends them without the `\n`.
+struct Requests {
+    lines: Vec<Bytes>,
+}
+
+impl Requests {
+    fn new(n: usize, rest: &str) -> Self {
+        Self {
+            lines: (1..=n)
+                .map(|id| Bytes::from(format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},{rest}}}\n")))
+                .collect(),
+        }
+    }
+    fn line(&self, i: usize) -> &Bytes {
+        &self.lines[i % self.lines.len()]
+    }
+    fn body(&self, i: usize) -> Bytes {
+        let l = self.line(i);
+        l.slice(..l.len() - 1)
+    }
+}
+
+/// reqwest as the bridge configures it (keep-alive, TCP_NODELAY), sending the bridge's
+/// headers: Accept, Content-Type, Authorization, User-Agent, and the session's.
+struct Direct {
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+}
+
+impl Direct {
+    fn new(url: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .no_proxy()
+            .build()
+            .expect("reqwest client");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {TOKEN}")).expect("header"),
+        );
+        Self {
+            client,
+            url: url.to_string(),
+            headers,
+        }
+    }
+
+    /// A client with a session: initialize, then notifications/initialized.
+    async fn connect(url: &str) -> Self {
+        let mut d = Self::new(url);
+        let resp = d
+            .client
+            .post(&d.url)
+            .headers(d.headers.clone())
+            .body(INITIALIZE)
+            .send()
+            .await
+            .expect("direct initialize");
+        let session = resp.headers().get("mcp-session-id").cloned();
+        let body = resp.bytes().await.expect("initialize body");
+        check(&body, "\"result\"");
+        if let Some(s) = session {
+            d.headers
+                .insert(HeaderName::from_static("mcp-session-id"), s);
+        }
+        d.headers.insert(
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderValue::from_static(PROTOCOL_VERSION),
+        );
+        d.post(Bytes::from_static(INITIALIZED.as_bytes())).await;
+        d
+    }
+
+    /// POSTs one body and reads the whole answer; returns its length.
+    async fn post(&self, body: Bytes) -> usize {
+        let resp = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .expect("direct POST");
+        resp.bytes().await.expect("direct body").len()
+    }
+
+    async fn sequential(&self, reqs: &Requests, n: usize) -> Vec<f64> {
+        let mut lat = Vec::with_capacity(n);
+        for i in 0..n {
+            let body = reqs.body(i);
+            let t = Instant::now();
+            let len = self.post(body).await;
+            lat.push(us(t.elapsed()));
+            assert!(len > 0, "empty answer");
+        }
+        lat
+    }
+
+    async fn flight(&self, reqs: &Requests, m: usize, n: usize) -> Duration {
+        let t = Instant::now();
+        futures::stream::iter(0..m)
+            .map(|i| self.post(reqs.body(i)))
+            .buffer_unordered(n)
+            .for_each(|_| async {})
+            .await;
+        t.elapsed()
+    }
+}
+
+/// The bridge binary on pipes. Reads block; the watchdog bounds the run.
+struct BridgeProc {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: Vec<u8>,
+}
+
+impl BridgeProc {
+    fn spawn(url: &str) -> Self {
+        let mut cmd = Command::new(bin());
+        cmd.arg(url)
+            .args(["--log-level", "error"])
+            .env("WAZION_TOKEN", TOKEN)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for v in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            cmd.env_remove(v);
+        }
+        let mut child = cmd.spawn().expect("spawn wazion-mcp");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::with_capacity(256 * 1024, child.stdout.take().expect("stdout"));
+        Self {
+            child,
+            stdin,
+            stdout,
+            line: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes one message; `\n` is added unless it is there.
+    fn send(&mut self, msg: &[u8]) {
+        if msg.last() == Some(&b'\n') {
+            self.stdin.write_all(msg).expect("write to the bridge");
+        } else {
+            let mut m = Vec::with_capacity(msg.len() + 1);
+            m.extend_from_slice(msg);
+            m.push(b'\n');
+            self.stdin.write_all(&m).expect("write to the bridge");
+        }
+    }
+
+    /// The next stdout line (without `\n`).
+    fn recv(&mut self) -> &[u8] {
+        self.line.clear();
+        let n = self
+            .stdout
+            .read_until(b'\n', &mut self.line)
+            .expect("read from the bridge");
+        assert!(n > 0, "the bridge closed stdout");
+        self.line.pop();
+        &self.line
+    }
+
+    fn handshake(&mut self) {
+        self.send(INITIALIZE.as_bytes());
+        let line = self.recv();
+        check(line, "\"result\"");
+        self.send(INITIALIZED.as_bytes());
+    }
+
+    fn sequential(&mut self, reqs: &Requests, n: usize) -> Vec<f64> {
+        let mut lat = Vec::with_capacity(n);
+        for i in 0..n {
+            let line = reqs.line(i).clone();
+            let t = Instant::now();
+            self.send(&line);
+            let answer = self.recv();
+            lat.push(us(t.elapsed()));
+            check(answer, "\"result\"");
+        }
+        lat
+    }
+
+    /// `m` calls, keeping `n` in flight (one new request per answer).
+    fn flight(&mut self, reqs: &Requests, m: usize, n: usize) -> Duration {
+        let t = Instant::now();
+        let mut sent = 0;
+        while sent < n.min(m) {
+            let line = reqs.line(sent).clone();
+            self.send(&line);
+            sent += 1;
+        }
+        for _ in 0..m {
+            let answer = self.recv();
+            check(answer, "\"result\"");
+            if sent < m {
+                let line = reqs.line(sent).clone();
+                self.send(&line);
+                sent += 1;
+            }
+        }
+        t.elapsed()
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        proc_status_kib(self.pid(), field)
+    }
+
+    /// CPU time of the whole process so far (all threads), in ns.
+    fn cpu_ns(&self) -> f64 {
+        proc_cpu_ns(self.pid())
+    }
+
+    /// Closes stdin and waits (bounded) for the exit; kills it after 5 s.
+    fn close(self) {
+        let Self {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        for _ in 0..500 {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn check(answer: &[u8], needle: &str) {
+    let ok = memchr_find(answer, needle.as_bytes());
+    assert!(
+        ok,
+        "unexpected answer: {}",
+        String::from_utf8_lossy(&answer[..answer.len().min(300)])
+    );
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+    // Answers carry `"result"` near the start or the end; search both ends first.
+    let head = &hay[..hay.len().min(4096)];
+    let tail = &hay[hay.len().saturating_sub(4096)..];
+    [head, tail, hay]
+        .iter()
+        .any(|h| h.windows(needle.len()).any(|w| w == needle))
+}
+
+// ===== measurement ==========================================================================
+
+/// Per-call samples of alternating blocks.
+#[derive(Default)]
+struct Sequential {
+    direct_lat: Vec<f64>,
+    bridge_lat: Vec<f64>,
+    /// Per-block median latency, for the noise estimate.
+    direct_block_p50: Vec<f64>,
+    bridge_block_p50: Vec<f64>,
+    /// Per-block CPU µs per call: the direct client's thread, the bridge process.
+    direct_cpu: Vec<f64>,
+    bridge_cpu: Vec<f64>,
+    /// Per-block new upstream connections per call.
+    direct_conns: Vec<f64>,
+    bridge_conns: Vec<f64>,
+}
+
+static ACCEPTS: std::sync::OnceLock<Arc<AtomicU64>> = std::sync::OnceLock::new();
+
+fn compare_sequential(
+    rt: &tokio::runtime::Runtime,
+    bridge: &mut BridgeProc,
+    direct: &Direct,
+    reqs: &Requests,
+    rounds: usize,
+    n: usize,
+) -> Sequential {
+    let mut s = Sequential::default();
+    for round in 0..rounds {
+        for bridge_turn in order(round) {
+            let conns = accepted();
+            if bridge_turn {
+                let cpu = bridge.cpu_ns();
+                let lat = bridge.sequential(reqs, n);
+                s.bridge_cpu
+                    .push((bridge.cpu_ns() - cpu) / 1000.0 / n as f64);
+                s.bridge_conns.push((accepted() - conns) as f64 / n as f64);
+                s.bridge_block_p50.push(median(&lat));
+                s.bridge_lat.extend(lat);
+            } else {
+                let cpu = thread_cpu_ns();
+                let lat = rt.block_on(direct.sequential(reqs, n));
+                s.direct_cpu
+                    .push((thread_cpu_ns() - cpu) / 1000.0 / n as f64);
+                s.direct_conns.push((accepted() - conns) as f64 / n as f64);
+                s.direct_block_p50.push(median(&lat));
+                s.direct_lat.extend(lat);
+            }
+        }
+    }
+    s
+}
+
+#[derive(Default)]
+struct Flight {
+    direct_rate: Vec<f64>,
+    bridge_rate: Vec<f64>,
+    direct_cpu: Vec<f64>,
+    bridge_cpu: Vec<f64>,
+}
+
+fn compare_flight(
+    rt: &tokio::runtime::Runtime,
+    bridge: &mut BridgeProc,
+    direct: &Direct,
+    reqs: &Requests,
+    rounds: usize,
+    m: usize,
+    n: usize,
+) -> Flight {
+    let mut f = Flight::default();
+    for round in 0..rounds {
+        for bridge_turn in order(round) {
+            if bridge_turn {
+                let cpu = bridge.cpu_ns();
+                let t = bridge.flight(reqs, m, n);
+                f.bridge_cpu
+                    .push((bridge.cpu_ns() - cpu) / 1000.0 / m as f64);
+                f.bridge_rate.push(m as f64 / t.as_secs_f64());
+            } else {
+                let cpu = thread_cpu_ns();
+                let t = rt.block_on(direct.flight(reqs, m, n));
+                f.direct_cpu
+                    .push((thread_cpu_ns() - cpu) / 1000.0 / m as f64);
+                f.direct_rate.push(m as f64 / t.as_secs_f64());
+            }
+        }
+    }
+    f
+}
+
+/// Direct first in even rounds, bridge first in odd ones.
+fn order(round: usize) -> [bool; 2] {
+    if round.is_multiple_of(2) {
+        [false, true]
+    } else {
+        [true, false]
+    }
+}
+
+fn accepted() -> u64 {
+    ACCEPTS.get().map_or(0, |a| a.load(Ordering::Relaxed))
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn percentile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[((s.len() - 1) as f64 * q).round() as usize]
+}
+
+fn median(v: &[f64]) -> f64 {
+    percentile(v, 0.5)
+}
+
+/// Half the range of per-block values over their median, the largest of the series given:
+/// how far one block can be from another on this machine right now.
+fn noise(series: &[&Vec<f64>]) -> f64 {
+    series
+        .iter()
+        .filter(|s| s.len() > 1)
+        .map(|s| {
+            let lo = s.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (hi - lo) / 2.0 / median(s)
+        })
+        .fold(0.0, f64::max)
+}
+
+// ===== /proc ================================================================================
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of a whole process (all threads, live and exited), from /proc/<pid>/stat,
+/// plus the nanosecond-precise run time of its live threads from their schedstat. The
+/// schedstat sum is used when it is at least the tick-based figure (threads that exited
+/// only show in the ticks).
+fn proc_cpu_ns(pid: u32) -> f64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    let tick_ns = ticks as f64 * 1e7; // USER_HZ = 100 on Linux
+    let mut sched = 0.0;
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in dir.flatten() {
+            sched += schedstat_ns(&t.path().join("schedstat"));
+        }
+    }
+    if sched > 0.0 { sched } else { tick_ns }
+}
+
+fn schedstat_ns(path: &Path) -> f64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// CPU time of the calling thread (the direct client's runtime), in ns.
+fn thread_cpu_ns() -> f64 {
+    schedstat_ns(Path::new("/proc/thread-self/schedstat"))
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// `target/` (from the binary's path, `target/release/wazion-mcp`), or `$CARGO_TARGET_DIR`.
+fn target_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+}
+
+// ===== the report ===========================================================================
+
+enum Target {
+    None,
+    /// bridge − direct ≤ x (in the row's unit).
+    AddedAtMost(f64),
+    /// bridge / direct ≥ x.
+    RatioAtLeast(f64),
+    /// bridge / direct ≤ x.
+    RatioAtMost(f64),
+    /// bridge ≤ x (in the row's unit).
+    BridgeAtMost(f64),
+}
+
+struct Row {
+    metric: String,
+    unit: &'static str,
+    direct: f64,
+    bridge: f64,
+    /// Half-range of per-block values over their median (0 when not measured in blocks).
+    noise: f64,
+    target: Option<Target>,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.bridge / self.direct
+    }
+    fn target_text(&self) -> String {
+        match &self.target {
+            None | Some(Target::None) => String::new(),
+            Some(Target::AddedAtMost(x)) => format!("≤ direct + {x} {}", self.unit),
+            Some(Target::RatioAtLeast(x)) => format!("≥ {x}× direct"),
+            Some(Target::RatioAtMost(x)) => format!("≤ {x}× direct"),
+            Some(Target::BridgeAtMost(x)) => format!("≤ {x} {}", self.unit),
+        }
+    }
+    fn met(&self) -> Option<bool> {
+        Some(match self.target.as_ref()? {
+            Target::None => return None,
+            Target::AddedAtMost(x) => self.bridge - self.direct <= *x,
+            Target::RatioAtLeast(x) => self.ratio() >= *x,
+            Target::RatioAtMost(x) => self.ratio() <= *x,
+            Target::BridgeAtMost(x) => self.bridge <= *x,
+        })
+    }
+    fn to_json(&self) -> serde_json::Value {
+        let num = |x: f64| if x.is_finite() { json!(x) } else { json!(null) };
+        json!({
+            "metric": self.metric,
+            "unit": self.unit,
+            "direct": num(self.direct),
+            "bridge": num(self.bridge),
+            "ratio": num(self.ratio()),
+            "noise": num(self.noise),
+            "target": self.target_text(),
+            "met": self.met(),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+}
+
+impl Report {
+    fn pair(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    /// A bridge-only figure.
+    fn single(&mut self, metric: &str, unit: &'static str, bridge: f64, target: Option<Target>) {
+        self.rows.push(Row {
+            metric: metric.into(),
+            unit,
+            direct: f64::NAN,
+            bridge,
+            noise: 0.0,
+            target,
+        });
+    }
+
+    fn single_target(&mut self, metric: &str, unit: &'static str, bridge: f64, target: Target) {
+        self.single(metric, unit, bridge, Some(target));
+    }
+
+    fn latency(&mut self, label: &str, s: &Sequential, targets: bool) {
+        let noise_p50 = noise(&[&s.direct_block_p50, &s.bridge_block_p50]);
+        self.pair(Row {
+            metric: format!("{label} p50, sequential"),
+            unit: "µs",
+            direct: median(&s.direct_lat),
+            bridge: median(&s.bridge_lat),
+            noise: noise_p50,
+            target: None,
+        });
+        self.pair(Row {
+            metric: format!("{label} p99, sequential"),
+            unit: "µs",
+            direct: percentile(&s.direct_lat, 0.99),
+            bridge: percentile(&s.bridge_lat, 0.99),
+            noise: 0.0,
+            target: None,
+        });
+        // Added latency: median over rounds of (bridge block p50 − direct block p50).
+        let added: Vec<f64> = s
+            .bridge_block_p50
+            .iter()
+            .zip(&s.direct_block_p50)
+            .map(|(b, d)| b - d)
+            .collect();
+        self.pair(Row {
+            metric: format!("{label} added latency p50 (bridge − direct)"),
+            unit: "µs",
+            direct: 0.0,
+            bridge: median(&added),
+            noise: 0.0,
+            target: targets.then_some(Target::AddedAtMost(100.0)),
+        });
+    }
+
+    fn cpu(&mut self, metric: &str, s: &Sequential, target: bool) {
+        self.pair(Row {
+            metric: metric.into(),
+            unit: "µs",
+            direct: median(&s.direct_cpu),
+            bridge: median(&s.bridge_cpu),
+            noise: noise(&[&s.direct_cpu, &s.bridge_cpu]),
+            target: target.then_some(Target::BridgeAtMost(50.0)),
+        });
+    }
+
+    fn print(&self) {
+        println!();
+        println!(
+            "{:<52} {:>11} {:>11} {:>8} {:>7}  {:<20} met",
+            "metric", "direct", "bridge", "b/d", "noise", "target"
+        );
+        println!("{}", "-".repeat(122));
+        for r in &self.rows {
+            let fmt = |x: f64| {
+                if !x.is_finite() {
+                    "—".to_string()
+                } else if x.abs() >= 1000.0 {
+                    format!("{x:.0}")
+                } else if x.abs() >= 10.0 {
+                    format!("{x:.1}")
+                } else {
+                    format!("{x:.2}")
+                }
+            };
+            let ratio = r.ratio();
+            let met = match r.met() {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "",
+            };
+            println!(
+                "{:<52} {:>11} {:>11} {:>8} {:>7}  {:<20} {}",
+                format!("{} ({})", r.metric, r.unit),
+                fmt(r.direct),
+                fmt(r.bridge),
+                if ratio.is_finite() && r.direct != 0.0 {
+                    format!("{ratio:.2}×")
+                } else {
+                    "—".into()
+                },
+                if r.noise > 0.0 {
+                    format!("±{:.0}%", r.noise * 100.0)
+                } else {
+                    String::new()
+                },
+                r.target_text(),
+                met
+            );
+        }
+    }
+}
