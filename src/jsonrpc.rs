@@ -324,7 +324,7 @@ pub fn with_id<'a>(bytes: &'a [u8], id: &str) -> Cow<'a, [u8]> {
 /// Hand-written instead of a parse/serialise round trip: re-serialising would reorder keys
 /// or reformat numbers (`1.0`, big integers), which the relay promises never to do.
 pub fn compact(bytes: &[u8]) -> Cow<'_, [u8]> {
-    if !bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
+    if memchr::memchr2(b'\n', b'\r', bytes).is_none() {
         return Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len());

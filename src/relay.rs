@@ -1066,16 +1066,15 @@ impl Bridge {
     async fn deliver_json(&self, payload: &Bytes, ours: &[&str], is_init: bool) {
         match jsonrpc::parse(payload) {
             // A single JSON body answering a single request is that request's answer, whatever
-            // id it carries (A7: relayed with only the id fixed).
-            Ok(Payload::Single(e)) if e.kind == Kind::Response && ours.len() == 1 => {
-                let message = match jsonrpc::with_id(payload, ours[0]) {
-                    std::borrow::Cow::Borrowed(_) => payload.clone(),
-                    std::borrow::Cow::Owned(v) => Bytes::from(v),
-                };
-                self.deliver(message, ours, is_init).await;
-            }
-            Ok(Payload::Single(_)) => {
-                self.deliver(payload.clone(), ours, is_init).await;
+            // id it carries (A7: relayed with only the id fixed). Parsed once, here.
+            Ok(Payload::Single(e)) => {
+                let routed = self.route(
+                    payload,
+                    &e,
+                    ours,
+                    e.kind == Kind::Response && ours.len() == 1,
+                );
+                self.deliver_routed(routed, ours, is_init).await;
             }
             Ok(Payload::Batch(items)) => {
                 for raw in items {
@@ -1098,8 +1097,8 @@ impl Bridge {
             tracing::warn!("{} sent a message that is not UTF-8; dropped", self.host);
             return;
         };
-        let envelope = match jsonrpc::parse_single(text) {
-            Ok(e) => e,
+        let routed = match jsonrpc::parse_single(text) {
+            Ok(e) => self.route(&message, &e, ours, false),
             Err(invalid) => {
                 tracing::warn!(
                     "{} sent a message that is not JSON-RPC ({}); dropped",
@@ -1109,34 +1108,69 @@ impl Bridge {
                 return;
             }
         };
-        if envelope.kind != Kind::Response {
+        self.deliver_routed(routed, ours, is_init).await;
+    }
+
+    /// Decides where a parsed server message goes, fixing a response's id where needed by
+    /// splicing at the span the parse found (no second parse). `force_ours`: the message is
+    /// the whole answer to the single request in `ours`, whatever id it carries.
+    fn route(
+        &self,
+        message: &Bytes,
+        e: &jsonrpc::Envelope<'_>,
+        ours: &[&str],
+        force_ours: bool,
+    ) -> Routed {
+        if e.kind != Kind::Response {
             tracing::debug!(
-                method = envelope.method.as_deref().unwrap_or(""),
+                method = e.method.as_deref().unwrap_or(""),
                 "server → client"
             );
-            self.out.send(message).await;
-            return;
+            return Routed::ToClient(message.clone());
         }
-        let target = match envelope.id_key() {
+        let target = match e.id_key() {
+            _ if force_ours => ours[0].to_string(),
             Some(id) => id.to_string(),
             // A response without a usable id on a single request's stream answers that request.
             None if ours.len() == 1 => ours[0].to_string(),
             None => {
                 tracing::warn!("{} sent a response without an id; dropped", self.host);
-                return;
+                return Routed::Dropped;
             }
         };
-        let message = match jsonrpc::with_id(&message, &target) {
-            std::borrow::Cow::Borrowed(_) => message,
-            std::borrow::Cow::Owned(v) => Bytes::from(v),
-        };
-        if is_init && ours.first() == Some(&target.as_str()) {
-            match jsonrpc::initialize_result_version(&message) {
-                Some(v) => self.session.set_version(&v),
-                None => tracing::debug!("initialize answered without a protocolVersion"),
+        let fixed = match e.id {
+            Some(current) if current.get() == target => message.clone(),
+            Some(current) => {
+                let start = current.get().as_ptr() as usize - message.as_ptr() as usize;
+                let end = start + current.get().len();
+                let mut out = Vec::with_capacity(message.len() + target.len());
+                out.extend_from_slice(&message[..start]);
+                out.extend_from_slice(target.as_bytes());
+                out.extend_from_slice(&message[end..]);
+                Bytes::from(out)
             }
+            None => match jsonrpc::with_id(message, &target) {
+                std::borrow::Cow::Borrowed(_) => message.clone(),
+                std::borrow::Cow::Owned(v) => Bytes::from(v),
+            },
+        };
+        Routed::Answer(target, fixed)
+    }
+
+    async fn deliver_routed(&self, routed: Routed, ours: &[&str], is_init: bool) {
+        match routed {
+            Routed::ToClient(m) => self.out.send(m).await,
+            Routed::Answer(target, message) => {
+                if is_init && ours.first() == Some(&target.as_str()) {
+                    match jsonrpc::initialize_result_version(&message) {
+                        Some(v) => self.session.set_version(&v),
+                        None => tracing::debug!("initialize answered without a protocolVersion"),
+                    }
+                }
+                self.answer(&target, message).await;
+            }
+            Routed::Dropped => {}
         }
-        self.answer(&target, message).await;
     }
 
     /// Reads a response stream until every id in `ours` is answered, resuming with
@@ -1416,6 +1450,15 @@ struct Pending {
     modern: bool,
     /// Translated for a 2025-era client: `input_required` results are held, not relayed.
     translated: bool,
+}
+
+/// Where a server message goes.
+enum Routed {
+    /// A request or notification for the client.
+    ToClient(Bytes),
+    /// The answer to a pending request (id already fixed).
+    Answer(String, Bytes),
+    Dropped,
 }
 
 /// The owned facts of a classified message, so its bytes can move on.
