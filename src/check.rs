@@ -236,6 +236,18 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         started,
     ));
 
+    if let Some(version) = crate::translate::modern_refusal(&body) {
+        steps.push(pass(
+            "initialize",
+            format!(
+                "the server speaks only MCP {version} (no initialize); the bridge translates \
+                 for 2025-era clients"
+            ),
+            started,
+        ));
+        modern_steps(&upstream, &hints, version, &mut steps).await;
+        return steps;
+    }
     if !meta.status.is_success() || jsonrpc::error_code(&body).is_some() {
         steps.push(fail(
             "initialize",
@@ -332,6 +344,63 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         session.session_id = None;
     }
     steps
+}
+
+/// `server/discover` and `tools/list` the 2026-07-28 way: `_meta` and request headers.
+async fn modern_steps(
+    upstream: &Upstream,
+    hints: &Hints<'_>,
+    version: String,
+    steps: &mut Vec<Step>,
+) {
+    let t = crate::translate::Translation {
+        version: version.clone(),
+        capabilities: "{}".into(),
+    };
+    let headers = crate::modern::ToolHeaders::default();
+    for (step, method) in [
+        ("discover", "server/discover"),
+        ("tools/list", "tools/list"),
+    ] {
+        let started = Instant::now();
+        let id = format!("\"wazion-mcp-check-{step}\"");
+        let request = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}"}}"#);
+        let body = Bytes::from(crate::translate::stamp_meta(request.as_bytes(), &t));
+        let session = SessionHeaders {
+            extra: headers.request_headers(&body, &version),
+            ..SessionHeaders::default()
+        };
+        match collect(upstream.post(body, &session).await, &id).await {
+            Ok((meta, body))
+                if meta.status.is_success() && jsonrpc::error_code(&body).is_none() =>
+            {
+                let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let detail = match step {
+                    "discover" => format!(
+                        "capabilities {}",
+                        v.pointer("/result/capabilities")
+                            .map(Value::to_string)
+                            .unwrap_or_default()
+                    ),
+                    _ => format!(
+                        "{} tools",
+                        v.pointer("/result/tools")
+                            .and_then(Value::as_array)
+                            .map_or(0, Vec::len)
+                    ),
+                };
+                steps.push(pass(step, detail, started));
+            }
+            Ok((meta, body)) => {
+                steps.push(fail(step, server_words(&meta, &body, hints), None, started));
+                return;
+            }
+            Err(failure) => {
+                steps.push(fail(step, describe(&failure, hints), None, started));
+                return;
+            }
+        }
+    }
 }
 
 fn pass(step: &'static str, detail: String, started: Instant) -> Step {

@@ -130,6 +130,12 @@ pub fn entry_args(a: &BridgeArgs) -> Vec<String> {
     if let Some(f) = &a.log_file {
         flag("--log-file", f.display().to_string());
     }
+    if a.log_format != crate::cli::LogFormat::Text {
+        flag("--log-format", "json".to_string());
+    }
+    if a.max_message_bytes != 64 * 1024 * 1024 {
+        flag("--max-message-bytes", a.max_message_bytes.to_string());
+    }
     if a.allow_http {
         out.push("--allow-http".into());
     }

@@ -1406,7 +1406,7 @@ impl Bridge {
     // ----- shutdown --------------------------------------------------------------------
 
     /// S9/H19: give in-flight requests `grace` to finish, answer the rest with an error,
-    /// stop the streams, DELETE the session (≤ 1 s, 405 tolerated), flush stdout.
+    /// stop the streams, DELETE the session (≤ 800 ms, 405 tolerated), flush stdout.
     async fn shutdown(&self, grace: Duration) {
         if !grace.is_zero() {
             let drained = self.drained.notified();

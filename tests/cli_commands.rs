@@ -168,3 +168,26 @@ fn config_write_merges_into_the_clients_file_under_home() {
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again).contains("--force"), "{}", text(&again));
 }
+
+#[tokio::test]
+async fn check_understands_a_2026_only_server() {
+    let server = rmcp_peer::start_with(rmcp_peer::PeerOptions {
+        mode: rmcp_peer::Mode::ModernOnly,
+        ..rmcp_peer::options()
+    })
+    .await;
+    let url = server.url.clone();
+    let out =
+        tokio::task::spawn_blocking(move || wazion(&["check", &url], &[("WAZION_TOKEN", SECRET)]))
+            .await
+            .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("speaks only MCP 2026-07-28"), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.trim_start().starts_with("ok") && l.contains("10 tools")),
+        "{t}"
+    );
+    server.shutdown().await.unwrap();
+}
