@@ -74,6 +74,7 @@ pub async fn run(settings: Settings) -> i32 {
         held_input: Mutex::new(HashMap::new()),
         input_waiters: Mutex::new(HashMap::new()),
         private_ids: std::sync::atomic::AtomicU64::new(0),
+        subscriptions: Mutex::new(Subscriptions::default()),
     });
     let reader = LineReader::new(
         BufReader::with_capacity(64 * 1024, crate::stdio::stdin()),
@@ -178,6 +179,15 @@ struct Bridge {
     input_waiters: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Bytes>>>,
     /// Sequence for bridge-private ids.
     private_ids: std::sync::atomic::AtomicU64,
+    /// Translated resource subscriptions: the URIs and the listen stream's task.
+    subscriptions: Mutex<Subscriptions>,
+}
+
+/// The client's resource subscriptions while translating (one `subscriptions/listen`).
+#[derive(Default)]
+struct Subscriptions {
+    uris: Vec<String>,
+    task: Option<JoinHandle<()>>,
 }
 
 /// An open legacy link: where messages are POSTed, and the task reading the stream.
@@ -591,16 +601,23 @@ impl Bridge {
                 let ok = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#);
                 self.out.send(Bytes::from(ok)).await;
             }
+            // 2026-07-28 has no resources/subscribe: the set of subscribed URIs is carried by
+            // one `subscriptions/listen` stream, reopened whenever the set changes.
             (Kind::Request, Some(id))
                 if method == "resources/subscribe" || method == "resources/unsubscribe" =>
             {
-                let e = jsonrpc::error_response(
-                    &id,
-                    -32601,
-                    "resource subscriptions are not available: the server speaks MCP 2026-07-28 only and wazion-mcp does not translate them",
-                    None,
-                );
-                self.out.send(Bytes::from(e)).await;
+                let Some(uri) = crate::translate::param_str(&bytes, "uri") else {
+                    let e = jsonrpc::error_response(&id, -32602, "params.uri is required", None);
+                    return self.out.send(Bytes::from(e)).await;
+                };
+                {
+                    let mut subs = lock(&self.subscriptions);
+                    subs.uris.retain(|u| *u != uri);
+                    if method == "resources/subscribe" {
+                        subs.uris.push(uri);
+                    }
+                }
+                self.relisten(&id).await;
             }
             (Kind::Request, Some(id))
                 if method == "tools/call" && self.hides_called_tool(&bytes) =>
@@ -645,6 +662,71 @@ impl Bridge {
             }
             (_, _) => tracing::debug!(method, "not sent: the 2026-07-28 server has no use for it"),
         }
+    }
+
+    /// Replaces the `subscriptions/listen` stream with one for the current URIs and
+    /// answers the client's subscribe/unsubscribe `id` once the server accepted it.
+    async fn relisten(self: &Arc<Self>, id: &str) {
+        let uris = {
+            let mut subs = lock(&self.subscriptions);
+            if let Some(old) = subs.task.take() {
+                old.abort(); // closing the stream cancels the old subscription (M6, M9)
+            }
+            subs.uris.clone()
+        };
+        let ok = Bytes::from(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#));
+        let Some(t) = lock(&self.translation).clone() else {
+            return;
+        };
+        if uris.is_empty() {
+            return self.out.send(ok).await;
+        }
+        let n = self
+            .private_ids
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let listen_id = format!("\"wazion-mcp-listen-{n}\"");
+        let body = Bytes::from(crate::translate::listen_request(&listen_id, &uris, &t));
+        let headers = self.modern_headers(&body, &t.version);
+        let failure = match self.upstream.post(body, &headers).await {
+            Ok(Reply::Events(_, stream)) => {
+                let this = self.clone();
+                let task = tokio::spawn(async move { this.relay_subscription(stream).await });
+                lock(&self.subscriptions).task = Some(task);
+                return self.out.send(ok).await;
+            }
+            Ok(Reply::Json(meta, body)) => match jsonrpc::error_code(&body) {
+                Some(_) => Failure::Http(Box::new(meta), body),
+                None => return self.out.send(ok).await,
+            },
+            Ok(Reply::Status(meta, body)) => Failure::Http(Box::new(meta), body),
+            Ok(Reply::Accepted) => Failure::NoResponse,
+            Err(e) => Failure::Net(e),
+        };
+        self.out
+            .send(errors::answer(id, &failure, &self.hints()))
+            .await;
+    }
+
+    /// Relays a subscription stream's notifications (resources/updated, list changes);
+    /// its acknowledgement and final result are the bridge's business, not the client's.
+    async fn relay_subscription(self: Arc<Self>, mut stream: EventStream) {
+        while let Some(Ok(event)) = stream.next().await {
+            let Some(data) = event
+                .data
+                .filter(|d| event.is_message && !d.trim().is_empty())
+            else {
+                continue;
+            };
+            let Ok(e) = jsonrpc::parse_single(&data) else {
+                continue;
+            };
+            if e.kind == Kind::Notification
+                && e.method.as_deref() != Some("notifications/subscriptions/acknowledged")
+            {
+                self.out.send(Bytes::from(data)).await;
+            }
+        }
+        tracing::debug!("the subscriptions/listen stream from {} ended", self.host);
     }
 
     /// Writes a held message as the answer after all (its entry is still pending).

@@ -189,6 +189,21 @@ pub fn with_input_responses(
     insert_into_params(message, &members).into_owned()
 }
 
+/// `params.<key>` as a string (e.g. the `uri` of `resources/subscribe`).
+pub fn param_str(message: &[u8], key: &str) -> Option<String> {
+    let v: Value = serde_json::from_slice(message).ok()?;
+    v.get("params")?.get(key)?.as_str().map(str::to_string)
+}
+
+/// The `subscriptions/listen` request that carries the client's resource subscriptions.
+pub fn listen_request(id: &str, uris: &[String], t: &Translation) -> Vec<u8> {
+    let filter = json!({ "resourceSubscriptions": uris });
+    let request = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"subscriptions/listen","params":{{"notifications":{filter}}}}}"#
+    );
+    stamp_meta(request.as_bytes(), t)
+}
+
 /// Position of a raw value inside `text` (it borrows from it).
 fn offset_in(text: &str, raw: &RawValue) -> usize {
     raw.get().as_ptr() as usize - text.as_ptr() as usize

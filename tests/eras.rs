@@ -158,7 +158,8 @@ async fn modern_cancellation_closes_the_exchange_and_is_not_posted() {
 }
 
 /// Issue 6 §2 at the byte level: the synthesised InitializeResult, local answers for what
-/// 2026-07-28 removed, `_meta` stamped on forwarded requests, and one MRTR round.
+/// 2026-07-28 removed, a resource subscription carried by `subscriptions/listen`, `_meta`
+/// stamped on forwarded requests, and one MRTR round.
 #[tokio::test]
 async fn translation_for_a_2025_client_at_the_byte_level() {
     let server = rmcp_peer::start_with(rmcp_peer::PeerOptions {
@@ -187,11 +188,28 @@ async fn translation_for_a_2025_client_at_the_byte_level() {
         bridge.recv().await,
         r#"{"jsonrpc":"2.0","id":"l","result":{}}"#
     );
+    // resources/subscribe becomes a subscriptions/listen stream; the server's
+    // resources/updated reaches the client, the acknowledgement does not.
     bridge
-        .send(r#"{"jsonrpc":"2.0","id":"s","method":"resources/subscribe","params":{"uri":"x:/"}}"#)
+        .send(r#"{"jsonrpc":"2.0","id":"s","method":"resources/subscribe","params":{"uri":"wazion://orders/1042"}}"#)
         .await;
-    let (sub, _) = bridge.recv_response(&json!("s")).await;
-    assert_eq!(sub["error"]["code"], -32601, "{sub}");
+    assert_eq!(
+        bridge.recv().await,
+        r#"{"jsonrpc":"2.0","id":"s","result":{}}"#
+    );
+    let updated = bridge.recv_json().await;
+    assert_eq!(
+        updated["method"], "notifications/resources/updated",
+        "{updated}"
+    );
+    assert_eq!(updated["params"]["uri"], "wazion://orders/1042");
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":"u","method":"resources/unsubscribe","params":{"uri":"wazion://orders/1042"}}"#)
+        .await;
+    assert_eq!(
+        bridge.recv().await,
+        r#"{"jsonrpc":"2.0","id":"u","result":{}}"#
+    );
 
     bridge
         .send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"confirm","arguments":{},"extra":1.0}}"#)

@@ -15,10 +15,11 @@ use rmcp::model::{
     CallToolResponse, CallToolResult, ClientResult, ContentBlock, CreateMessageRequestParams,
     ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, Implementation,
     InputRequest, InputRequiredResult, LoggingLevel, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProtocolVersion, RequestMetaObject, SamplingMessage,
-    ServerCapabilities, ServerConfig, ServerRequest, SetLevelRequestParams,
+    ProgressNotificationParam, ProtocolVersion, RequestMetaObject, ResourceUpdatedNotification,
+    ResourceUpdatedNotificationParam, SamplingMessage, ServerCapabilities, ServerConfig,
+    ServerNotification, ServerRequest, SetLevelRequestParams, SubscriptionFilter,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 
@@ -264,11 +265,42 @@ impl ServerHandler for DemoServer {
         }
     }
 
+    // 2026-07-28 resource subscriptions: every subscribed URI gets one
+    // `notifications/resources/updated` as soon as the listen stream opens (the demo's
+    // stand-in for "the order changed"), then the stream stays open until cancelled.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let uris = subscription
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        for uri in uris {
+            let update =
+                ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(uri));
+            subscription
+                .sink()
+                .send(ServerNotification::ResourceUpdatedNotification(update))
+                .await
+                .map_err(|e| internal("resources/updated", e))?;
+        }
+        subscription.cancelled().await;
+        Ok(())
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_logging()
+                .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(Implementation::new(
