@@ -356,6 +356,7 @@ async fn modern_steps(
     let t = crate::translate::Translation {
         version: version.clone(),
         capabilities: "{}".into(),
+        client_info: r#"{"name":"wazion-mcp-check","version":"1"}"#.into(),
     };
     let headers = crate::modern::ToolHeaders::default();
     for (step, method) in [

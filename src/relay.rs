@@ -263,6 +263,25 @@ impl Bridge {
             self.pending().insert(id.to_string(), entry);
             return true;
         }
+        // A retry's answer is the client's answer: its id, its pending entry.
+        let (id, message) = match &entry.alias_of {
+            Some(original) => {
+                let removed = {
+                    let mut pending = self.pending();
+                    let removed = pending.remove(original).is_some();
+                    if removed && pending.is_empty() {
+                        self.drained.notify_waiters();
+                    }
+                    removed
+                };
+                if !removed {
+                    return false; // cancelled meanwhile
+                }
+                let fixed = jsonrpc::with_id(&message, original).into_owned();
+                (original.as_str(), Bytes::from(fixed))
+            }
+            None => (id, message),
+        };
         let message = if entry.modern && entry.method == "tools/list" {
             match self.tool_headers.learn(&message) {
                 std::borrow::Cow::Borrowed(_) => message,
@@ -299,6 +318,7 @@ impl Bridge {
             task: None,
             modern: false,
             translated: false,
+            alias_of: None,
         };
         self.pending().insert(id.to_string(), entry);
     }
@@ -551,13 +571,14 @@ impl Bridge {
     /// `server/discover` and answer `initialize` ourselves; on failure relay the refusal.
     async fn translate_initialize(self: &Arc<Self>, client_init: &[u8], id: &str, refusal: Bytes) {
         let Some(version) = crate::translate::modern_refusal(&refusal) else {
-            self.answer(id, refusal).await;
-            return;
+            return self.answer_held(id, refusal).await;
         };
-        let (requested, capabilities) = crate::translate::client_initialize(client_init);
-        let t = crate::translate::Translation {
+        let (requested, capabilities, client_info) =
+            crate::translate::client_initialize(client_init);
+        let mut t = crate::translate::Translation {
             version,
             capabilities,
+            client_info,
         };
         let discover = Bytes::from(crate::translate::discover_request(&t));
         let headers = self.modern_headers(&discover, &t.version);
@@ -567,6 +588,12 @@ impl Bridge {
             Ok(Reply::Events(_, stream)) => first_response(stream, "\"wazion-mcp-discover\"").await,
             _ => None,
         };
+        if let Some(v) = answer
+            .as_deref()
+            .and_then(crate::translate::discovered_version)
+        {
+            t.version = v;
+        }
         match answer.and_then(|d| crate::translate::synthesize_initialize(id, &requested, &d)) {
             Some(init) => {
                 tracing::info!(
@@ -578,11 +605,11 @@ impl Bridge {
                 self.answer(id, Bytes::from(init)).await;
             }
             None => {
-                tracing::warn!(
+                tracing::debug!(
                     "{} refused initialize and server/discover failed",
                     self.host
                 );
-                self.answer(id, refusal).await;
+                self.answer_held(id, refusal).await;
             }
         }
     }
@@ -729,10 +756,22 @@ impl Bridge {
         tracing::debug!("the subscriptions/listen stream from {} ended", self.host);
     }
 
+    /// A fresh bridge-private id (J3), as raw JSON text.
+    fn private_id(&self, kind: &str) -> String {
+        let n = self
+            .private_ids
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("\"wazion-mcp-{kind}-{n}\"")
+    }
+
     /// Writes a held message as the answer after all (its entry is still pending).
     async fn answer_held(&self, id: &str, message: Bytes) {
         if let Some(entry) = self.pending().get_mut(id) {
-            entry.translated = false; // so answer() relays it instead of holding it again
+            // So answer() relays it instead of holding it again.
+            entry.translated = false;
+            if entry.method == "initialize" {
+                entry.method = "initialize (refused)".into();
+            }
         }
         self.answer(id, message).await;
     }
@@ -776,6 +815,23 @@ impl Bridge {
     /// `input_required` result becomes server→client requests on stdout; the client's
     /// answers go back in `inputResponses` with the server's `requestState`.
     async fn translated_request(self: &Arc<Self>, bytes: Bytes, id: &str) -> Result<(), Failure> {
+        let mut wire_id = id.to_string();
+        let result = self.translated_rounds(bytes, id, &mut wire_id).await;
+        if wire_id != id {
+            self.pending().remove(&wire_id); // the last retry's alias, if still there
+        }
+        result
+    }
+
+    /// The rounds of [`Bridge::translated_request`]. Each retry goes out under a fresh
+    /// bridge-private id (J8: "a new id"), registered as an alias of the client's id, so its
+    /// answer reaches the client under the id the client used.
+    async fn translated_rounds(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        id: &str,
+        wire_id: &mut String,
+    ) -> Result<(), Failure> {
         let Some(t) = lock(&self.translation).clone() else {
             return Err(Failure::NoResponse);
         };
@@ -784,9 +840,9 @@ impl Bridge {
         let mut relisted = false;
         for _round in 0..MAX_INPUT_ROUNDS {
             let headers = self.modern_headers(&body, &t.version);
-            let outcome = self.exchange_with(body, id, headers).await;
+            let outcome = self.exchange_with(body, wire_id, headers).await;
             let held = lock(&self.held_input)
-                .remove(id)
+                .remove(wire_id.as_str())
                 .or_else(|| match &outcome {
                     // A HeaderMismatch usually comes as HTTP 400 with the error as its body.
                     Err(Failure::Http(_, b))
@@ -805,7 +861,7 @@ impl Bridge {
                 // M5: the server wants Mcp-Param-* headers we have not learned yet. Like a
                 // modern client would, list the tools once and retry; else relay the error.
                 if relisted {
-                    self.answer_held(id, held).await;
+                    self.answer_held(wire_id, held).await;
                     return Ok(());
                 }
                 relisted = true;
@@ -818,10 +874,7 @@ impl Bridge {
             };
             let mut responses = Vec::with_capacity(requests.len());
             for (key, request) in requests {
-                let n = self
-                    .private_ids
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let private = format!("\"wazion-mcp-input-{n}\"");
+                let private = self.private_id("input");
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 lock(&self.input_waiters).insert(private.clone(), tx);
                 self.out
@@ -839,13 +892,26 @@ impl Bridge {
                     // The client refused the server's request: that ends the call.
                     None => {
                         let relayed = jsonrpc::with_id(&reply, id).into_owned();
-                        self.answer(id, Bytes::from(relayed)).await;
+                        self.answer_held(id, Bytes::from(relayed)).await;
                         return Ok(());
                     }
                 }
             }
+            // The retry: a new id, aliased to the client's.
+            let retry_id = self.private_id("retry");
+            if *wire_id != id {
+                self.pending().remove(wire_id.as_str());
+            }
+            self.register(&retry_id, "tools/call");
+            if let Some(alias) = self.pending().get_mut(&retry_id) {
+                alias.alias_of = Some(id.to_string());
+                alias.modern = true;
+                alias.translated = true;
+            }
+            *wire_id = retry_id;
+            let with_new_id = jsonrpc::with_id(&base, wire_id).into_owned();
             body = Bytes::from(crate::translate::with_input_responses(
-                &base,
+                &with_new_id,
                 &responses,
                 state.as_deref(),
             ));
@@ -1089,6 +1155,7 @@ impl Bridge {
                         task: None,
                         modern: false,
                         translated: false,
+                        alias_of: None,
                     },
                 );
             }
@@ -1503,6 +1570,9 @@ impl Bridge {
             if let Some(t) = entry.task {
                 t.abort();
             }
+            if entry.alias_of.is_some() {
+                continue; // the client's own id is answered instead
+            }
             let message = errors::answer(&id, &Failure::ShuttingDown, &self.hints());
             self.out.send(message).await;
         }
@@ -1532,6 +1602,8 @@ struct Pending {
     modern: bool,
     /// Translated for a 2025-era client: `input_required` results are held, not relayed.
     translated: bool,
+    /// A bridge-private retry standing for this client id: its answer goes out as that id's.
+    alias_of: Option<String>,
 }
 
 /// Where a server message goes.

@@ -20,6 +20,8 @@ use crate::modern::META_PROTOCOL_VERSION;
 
 /// The `_meta` key carrying the client's capabilities on each modern request.
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// The `_meta` key naming the client on each modern request (a SHOULD).
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 /// The `_meta` key of `server/discover` results naming the server.
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// The first protocol version without `initialize`.
@@ -32,31 +34,58 @@ pub struct Translation {
     pub version: String,
     /// The client's `initialize` capabilities, raw JSON, stamped on every request.
     pub capabilities: String,
+    /// The client's `clientInfo`, raw JSON, stamped on every request.
+    pub client_info: String,
 }
 
-/// If `message` is the server refusing `initialize` because it only speaks the modern era,
-/// the modern version to use (the newest one it lists).
+/// If `message` is the server refusing `initialize` in a way that says it may speak only
+/// the modern era, the modern version to try (confirmed by `server/discover` before the
+/// bridge translates). The signal is not one error code (stdio.mdx: the fallback "MUST NOT
+/// be keyed to one specific error code"; M13): UnsupportedProtocolVersion listing only
+/// 2026-era versions, the other modern errors (HeaderMismatch, missing capability), or
+/// "method not found" for `initialize` itself, which no 2025-era server answers.
 pub fn modern_refusal(message: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(message).ok()?;
     let error = v.get("error")?;
-    if error.get("code")?.as_i64()? != -32022 {
-        return None;
+    match error.get("code")?.as_i64()? {
+        -32022 => {
+            let supported: Vec<&str> = error
+                .get("data")
+                .and_then(|d| d.get("supported"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if supported.iter().any(|s| *s < FIRST_MODERN) {
+                return None; // it still speaks a 2025 version: the client can negotiate that
+            }
+            Some(
+                supported
+                    .iter()
+                    .max()
+                    .map_or(FIRST_MODERN, |s| s)
+                    .to_string(),
+            )
+        }
+        -32021 | -32020 | -32601 => Some(FIRST_MODERN.to_string()),
+        _ => None,
     }
-    let supported: Vec<&str> = error
-        .get("data")?
-        .get("supported")?
+}
+
+/// The newest 2026-era version a `server/discover` result lists, if it lists any.
+pub fn discovered_version(discover: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(discover).ok()?;
+    v.get("result")?
+        .get("supportedVersions")?
         .as_array()?
         .iter()
         .filter_map(Value::as_str)
-        .collect();
-    if supported.is_empty() || supported.iter().any(|s| *s < FIRST_MODERN) {
-        return None; // it still speaks a 2025 version: the client can negotiate that itself
-    }
-    supported.iter().max().map(|s| s.to_string())
+        .filter(|s| *s >= FIRST_MODERN)
+        .max()
+        .map(str::to_string)
 }
 
-/// The client's `initialize`: its requested version and raw capabilities.
-pub fn client_initialize(message: &[u8]) -> (String, String) {
+/// The client's `initialize`: its requested version, raw capabilities and raw clientInfo.
+pub fn client_initialize(message: &[u8]) -> (String, String, String) {
     #[derive(Deserialize)]
     struct Msg<'a> {
         #[serde(borrow)]
@@ -68,6 +97,8 @@ pub fn client_initialize(message: &[u8]) -> (String, String) {
         protocol_version: Option<String>,
         #[serde(borrow)]
         capabilities: Option<&'a RawValue>,
+        #[serde(borrow, rename = "clientInfo")]
+        client_info: Option<&'a RawValue>,
     }
     let parsed = serde_json::from_slice::<Msg<'_>>(message)
         .ok()
@@ -76,18 +107,24 @@ pub fn client_initialize(message: &[u8]) -> (String, String) {
         .as_ref()
         .and_then(|p| p.protocol_version.clone())
         .unwrap_or_else(|| "2025-06-18".into());
-    let caps = parsed
-        .and_then(|p| p.capabilities.map(|c| c.get().to_string()))
-        .unwrap_or_else(|| "{}".into());
-    (version, caps)
+    let raw = |r: Option<&RawValue>, default: &str| {
+        r.map_or(default.to_string(), |c| c.get().to_string())
+    };
+    let caps = raw(parsed.as_ref().and_then(|p| p.capabilities), "{}");
+    let info = raw(
+        parsed.as_ref().and_then(|p| p.client_info),
+        r#"{"name":"wazion-mcp","version":""}"#,
+    );
+    (version, caps, info)
 }
 
 /// The `server/discover` request the bridge sends on the client's behalf.
 pub fn discover_request(t: &Translation) -> Vec<u8> {
     let version = Value::from(t.version.as_str());
     format!(
-        r#"{{"jsonrpc":"2.0","id":"wazion-mcp-discover","method":"server/discover","params":{{"_meta":{{"{META_PROTOCOL_VERSION}":{version},"{META_CLIENT_CAPABILITIES}":{}}}}}}}"#,
-        t.capabilities
+        r#"{{"jsonrpc":"2.0","id":"wazion-mcp-discover","method":"server/discover","params":{{"_meta":{{"{META_PROTOCOL_VERSION}":{version},"{META_CLIENT_CAPABILITIES}":{},"{META_CLIENT_INFO}":{}}}}}}}"#,
+        t.capabilities,
+        t.client_info
     )
     .into_bytes()
 }
@@ -116,9 +153,10 @@ pub fn synthesize_initialize(client_id: &str, requested: &str, discover: &[u8]) 
 /// Stamps the modern `_meta` (protocol version, client capabilities) into a request.
 pub fn stamp_meta(message: &[u8], t: &Translation) -> Vec<u8> {
     let members = format!(
-        r#""{META_PROTOCOL_VERSION}":{},"{META_CLIENT_CAPABILITIES}":{}"#,
+        r#""{META_PROTOCOL_VERSION}":{},"{META_CLIENT_CAPABILITIES}":{},"{META_CLIENT_INFO}":{}"#,
         Value::from(t.version.as_str()),
-        t.capabilities
+        t.capabilities,
+        t.client_info
     );
     insert_into_meta(message, &members).into_owned()
 }
@@ -284,6 +322,7 @@ mod tests {
         Translation {
             version: "2026-07-28".into(),
             capabilities: r#"{"elicitation":{}}"#.into(),
+            client_info: r#"{"name":"c","version":"1"}"#.into(),
         }
     }
 
@@ -293,6 +332,10 @@ mod tests {
         assert_eq!(modern_refusal(only_modern).as_deref(), Some("2026-07-28"));
         let dual = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32022,"message":"x","data":{"supported":["2025-06-18","2026-07-28"]}}}"#;
         assert_eq!(modern_refusal(dual), None);
+        let not_found = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32601,"message":"Method not found: initialize"}}"#;
+        assert_eq!(modern_refusal(not_found).as_deref(), Some("2026-07-28"));
+        let header = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32020,"message":"Missing MCP-Protocol-Version header"}}"#;
+        assert_eq!(modern_refusal(header).as_deref(), Some("2026-07-28"));
         assert_eq!(
             modern_refusal(
                 br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32000,"message":"Unauthorized"}}"#
@@ -306,15 +349,15 @@ mod tests {
         let cases = [
             (
                 r#"{"jsonrpc":"2.0","id":9223372036854775808,"method":"tools/list"}"#,
-                r#"{"params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}},"jsonrpc":"2.0","id":9223372036854775808,"method":"tools/list"}"#,
+                r#"{"params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}},"jsonrpc":"2.0","id":9223372036854775808,"method":"tools/list"}"#,
             ),
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
-                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}}"#,
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}}}"#,
             ),
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":1.0}}}"#,
-                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}},"progressToken":1.0}}}"#,
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"},"progressToken":1.0}}}"#,
             ),
         ];
         for (input, want) in cases {

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The conformance suite's 2026-07-28 CLIENT scenarios through the bridge (issue 6 §4), called
+# by .ci/run after ci/conformance/run.sh. Uses a pinned PRE-RELEASE of the suite
+# (package.json here), kept apart from the 0.1.16 setup in ci/conformance/.
+#
+#   1. Modern pass-through: driver2026.mjs, a 2026-07-28 client writing raw JSON-RPC with
+#      params._meta to the bridge's stdin, against each scenario's server. What the suite
+#      checks on the HTTP side (MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-*,
+#      removal of tools with invalid x-mcp-header, schemas relayed intact) is the bridge's work.
+#      Every scenario in MODERN must pass.
+#   2. Era translation: ci/conformance/driver.mjs (the 2025-era TypeScript SDK client) against
+#      request-metadata, whose server refuses `initialize` with -32022: the bridge must
+#      translate (translation-verdict.mjs says what is accepted). TRANSLATION_XFAIL lists
+#      scenarios whose 2026-only servers refuse `initialize` in other ways, which the bridge
+#      does not yet recognise; they must fail (a pass means: remove the entry).
+#
+# Node 22 is the one ci/conformance/run.sh installs into ci/.tools/node22 (installed here
+# too if missing, same version); the suite goes into ci/conformance-next/node_modules/ with
+# `npm ci`. Logs and checks.json files: ci/.tools/run-next/. Last line: "N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+NEXT=$ROOT/ci/conformance-next
+TOOLS=$ROOT/ci/.tools
+RUN=$TOOLS/run-next
+NODE_VERSION=$(sed -n 's/^NODE_VERSION=\([0-9.]*\).*/\1/p' "$ROOT/ci/conformance/run.sh")
+NODE22=$TOOLS/node22/node_modules/node/bin/node
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${WAZION_MCP_BIN:-$TARGET/debug/wazion-mcp}
+NEED_LOG_LINES=40
+
+# Every 2026-07-28 client scenario of the suite that is not about OAuth or an extension:
+# the four HTTP ones of issue 6 §4 first, then the rest (all concern what the bridge relays).
+MODERN=(request-metadata http-standard-headers http-custom-headers http-invalid-tool-headers
+  tools_call json-schema-ref-no-deref json-schema-2020-12-preservation sep-2322-client-request-state)
+TRANSLATION=(request-metadata)
+# Translated runs whose scenario does not probe the initialize retry: the suite's verdict.
+TRANSLATION_PLAIN=(tools_call sep-2322-client-request-state)
+# scenario|why the bridge fails it today
+TRANSLATION_XFAIL=(
+)
+
+t0=$(date +%s%N)
+ms() { echo $((($(date +%s%N) - t0) / 1000000)); }
+say() { printf '[%6.1fs] %s\n' "$(echo "$(ms)" | awk '{print $1/1000}')" "$*"; }
+show_log() { tail -n "$NEED_LOG_LINES" "$1" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/    | /'; }
+
+# ---------------------------------------------------------------- tools
+if [ "$("$NODE22" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
+  say "installing node@$NODE_VERSION into ci/.tools/node22 (npm registry)"
+  rm -rf "$TOOLS/node22"
+  mkdir -p "$TOOLS/node22"
+  npm install --prefix "$TOOLS/node22" --no-save --no-package-lock --no-audit --no-fund \
+    --loglevel=error "node@$NODE_VERSION" >"$TOOLS/node22.log" 2>&1 || { cat "$TOOLS/node22.log"; exit 1; }
+  [ "$("$NODE22" --version 2>/dev/null)" = "v$NODE_VERSION" ] \
+    || { cat "$TOOLS/node22.log"; echo "error: node@$NODE_VERSION did not install" >&2; exit 1; }
+fi
+export PATH="$(dirname "$NODE22"):$PATH"
+
+lock_sum=$(sha256sum "$NEXT/package-lock.json" | cut -d' ' -f1)
+stamp=$NEXT/node_modules/.wazion-ci-lock
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+  say "npm ci in ci/conformance-next (versions from package-lock.json)"
+  (cd "$NEXT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >"$TOOLS/npm-ci-next.log" 2>&1 \
+    || { cat "$TOOLS/npm-ci-next.log"; exit 1; }
+  echo "$lock_sum" >"$stamp"
+fi
+SUITE=$NEXT/node_modules/@modelcontextprotocol/conformance/dist/index.js
+say "node $(node --version), @modelcontextprotocol/conformance" \
+  "$(node -p "require('$NEXT/node_modules/@modelcontextprotocol/conformance/package.json').version")," \
+  "@modelcontextprotocol/sdk $(node -p "require('$NEXT/node_modules/@modelcontextprotocol/sdk/package.json').version")"
+
+say "cargo build --bin wazion-mcp"
+cargo build --locked --quiet --bin wazion-mcp
+export WAZION_MCP_BIN=$BIN
+
+rm -rf "$RUN"
+mkdir -p "$RUN"
+# The SDK driver of ci/conformance, run from here so its imports resolve to this folder's SDK.
+mkdir -p "$NEXT/.run"
+cp "$ROOT/ci/conformance/driver.mjs" "$NEXT/.run/driver.mjs"
+
+# The suite splits --command on spaces and runs it with a shell, from this folder.
+conformance() { # driver scenario results-dir
+  (cd "$NEXT" && node "$SUITE" client --command "node $1" --scenario "$2" --spec-version 2026-07-28 \
+    --timeout 30000 -o "$3")
+}
+
+passed=0
+failed=0
+xfailed=()
+
+# ---------------------------------------------------------------- 1. modern pass-through
+for s in "${MODERN[@]}"; do
+  log=$RUN/modern-${s//\//_}.log
+  rc=0
+  conformance driver2026.mjs "$s" "$RUN/modern" >"$log" 2>&1 || rc=$?
+  read -r _ verdict nok nbad nwarn why < <(node "$ROOT/ci/conformance/verdict.mjs" "$RUN/modern" "$s")
+  if [ "$rc" = 0 ] && [ "$verdict" = pass ]; then
+    passed=$((passed + 1)); say "PASS  $s, 2026-07-28 client ($nok checks)"
+  else
+    failed=$((failed + 1)); say "FAIL  $s, 2026-07-28 client (exit $rc; $nok ok, $nbad failed, $nwarn warnings) $why"
+    show_log "$log"
+  fi
+done
+
+# ---------------------------------------------------------------- 2. translation
+for s in "${TRANSLATION[@]}"; do
+  log=$RUN/translation-${s//\//_}.log
+  rc=0
+  # The suite exits 1 here (it counts the initialize POST's misses); judge the checks and
+  # the client's own exit code instead.
+  conformance .run/driver.mjs "$s" "$RUN/translation" >"$log" 2>&1 || rc=$?
+  read -r verdict why < <(node "$NEXT/translation-verdict.mjs" "$RUN/translation" "$s")
+  if grep -q '^Client exited with code' "$log"; then
+    verdict=fail why="the SDK client failed: $why"
+  fi
+  if [ "$verdict" = pass ]; then
+    passed=$((passed + 1)); say "PASS  $s, 2025 SDK client through translation: $why"
+  else
+    failed=$((failed + 1)); say "FAIL  $s, 2025 SDK client through translation (suite exit $rc): $why"
+    show_log "$log"
+  fi
+done
+for s in "${TRANSLATION_PLAIN[@]}"; do
+  log=$RUN/translation-${s//\//_}.log
+  rc=0
+  conformance .run/driver.mjs "$s" "$RUN/translation" >"$log" 2>&1 || rc=$?
+  read -r _ verdict nok nbad nwarn why < <(node "$ROOT/ci/conformance/verdict.mjs" "$RUN/translation" "$s")
+  if [ "$rc" = 0 ] && [ "$verdict" = pass ]; then
+    passed=$((passed + 1)); say "PASS  $s, 2025 SDK client through translation ($nok checks)"
+  else
+    failed=$((failed + 1)); say "FAIL  $s, 2025 SDK client through translation (exit $rc; $nok ok, $nbad failed, $nwarn warnings) $why"
+    show_log "$log"
+  fi
+done
+for entry in "${TRANSLATION_XFAIL[@]}"; do
+  s=${entry%%|*}
+  log=$RUN/translation-${s//\//_}.log
+  rc=0
+  conformance .run/driver.mjs "$s" "$RUN/translation" >"$log" 2>&1 || rc=$?
+  read -r _ verdict nok nbad nwarn why < <(node "$ROOT/ci/conformance/verdict.mjs" "$RUN/translation" "$s")
+  if [ "$verdict" = pass ] && [ "$rc" = 0 ]; then
+    failed=$((failed + 1)); say "FAIL  $s, 2025 SDK client through translation, passed but is listed in TRANSLATION_XFAIL: remove it there"
+  elif [ "$nbad$nwarn" != 00 ] || [ "$rc" != 0 ]; then
+    xfailed+=("$entry")
+  else
+    failed=$((failed + 1)); say "FAIL  $s, 2025 SDK client through translation, did not run ($why; see $log)"
+  fi
+done
+
+echo
+echo "Expected failures (${#xfailed[@]}), 2025 SDK client through the bridge's translation:"
+for e in "${xfailed[@]}"; do echo "  XFAIL ${e%%|*}: ${e#*|}"; done
+echo "Logs and the suite's checks.json files: ci/.tools/run-next/. Time: $(echo "$(ms)" | awk '{printf "%.1f", $1/1000}') s."
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
