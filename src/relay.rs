@@ -303,7 +303,7 @@ impl Bridge {
             status = entry.status.unwrap_or(0),
             ms = entry.started.elapsed().as_millis() as u64,
             bytes = message.len(),
-            "answered"
+            "client → server → client"
         );
         self.out.send(message).await;
         true
@@ -393,12 +393,16 @@ impl Bridge {
     async fn dispatch(self: Arc<Self>, bytes: Bytes, c: Classified) {
         let Classified { kind, method, id } = c;
         let method = method.as_str();
-        tracing::debug!(
-            ?kind,
-            method,
-            id = id.as_deref().unwrap_or(""),
-            "client → server"
-        );
+        // One debug line per message: a request's is written when it is answered (with its
+        // HTTP status, duration and size, see `answer`); other messages are logged here.
+        if kind != Kind::Request {
+            tracing::debug!(
+                ?kind,
+                method,
+                id = id.as_deref().unwrap_or(""),
+                "client → server"
+            );
+        }
         match (kind, id) {
             (Kind::Request, Some(id)) if method == "initialize" => self.initialize(bytes, id).await,
             (kind, id) if self.translating() => {
