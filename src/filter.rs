@@ -8,7 +8,6 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// Allow and deny globs; deny wins, and an empty allow list allows everything.
 #[derive(Debug, Clone)]
@@ -47,55 +46,16 @@ impl ToolFilter {
     /// when nothing is hidden or it is not a result with a `tools` array.
     pub fn filter_list_result<'a>(&self, message: &'a [u8]) -> Cow<'a, [u8]> {
         #[derive(Deserialize)]
-        struct Msg<'a> {
-            #[serde(borrow)]
-            result: Option<ListResult<'a>>,
-        }
-        #[derive(Deserialize)]
-        struct ListResult<'a> {
-            #[serde(borrow)]
-            tools: Option<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
         struct Tool<'a> {
             #[serde(borrow)]
             name: Option<Cow<'a, str>>,
         }
-        let Ok(text) = std::str::from_utf8(message) else {
-            return Cow::Borrowed(message);
-        };
-        let Some(tools) = serde_json::from_str::<Msg<'_>>(text)
-            .ok()
-            .and_then(|m| m.result?.tools)
-        else {
-            return Cow::Borrowed(message);
-        };
-        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(tools.get()) else {
-            return Cow::Borrowed(message);
-        };
-        let visible = |raw: &&RawValue| {
+        crate::jsonrpc::retain_tools(message, |raw| {
             serde_json::from_str::<Tool<'_>>(raw.get())
                 .ok()
                 .and_then(|t| t.name)
                 .is_none_or(|n| self.is_visible(&n))
-        };
-        if items.iter().all(visible) {
-            return Cow::Borrowed(message);
-        }
-        let kept: Vec<&str> = items
-            .iter()
-            .filter(|r| visible(r))
-            .map(|r| r.get())
-            .collect();
-        let start = tools.get().as_ptr() as usize - text.as_ptr() as usize;
-        let end = start + tools.get().len();
-        let mut out = Vec::with_capacity(message.len());
-        out.extend_from_slice(&message[..start]);
-        out.push(b'[');
-        out.extend_from_slice(kept.join(",").as_bytes());
-        out.push(b']');
-        out.extend_from_slice(&message[end..]);
-        Cow::Owned(out)
+        })
     }
 }
 

@@ -317,6 +317,51 @@ pub fn with_id<'a>(bytes: &'a [u8], id: &str) -> Cow<'a, [u8]> {
     }
 }
 
+/// Keeps only the tools of a `tools/list` result for which `keep` says yes (it sees each
+/// tool's raw JSON). The `tools` array is spliced byte-wise: kept tools and everything
+/// around the array stay as the server sent them. Unchanged (borrowed) when every tool is
+/// kept or the message is not such a result.
+pub fn retain_tools<'a>(
+    message: &'a [u8],
+    mut keep: impl FnMut(&RawValue) -> bool,
+) -> Cow<'a, [u8]> {
+    #[derive(Deserialize)]
+    struct Msg<'a> {
+        #[serde(borrow)]
+        result: Option<ListResult<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct ListResult<'a> {
+        #[serde(borrow)]
+        tools: Option<&'a RawValue>,
+    }
+    let Ok(text) = std::str::from_utf8(message) else {
+        return Cow::Borrowed(message);
+    };
+    let Some(tools) = serde_json::from_str::<Msg<'_>>(text)
+        .ok()
+        .and_then(|m| m.result?.tools)
+    else {
+        return Cow::Borrowed(message);
+    };
+    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(tools.get()) else {
+        return Cow::Borrowed(message);
+    };
+    let kept: Vec<&str> = items.iter().filter(|r| keep(r)).map(|r| r.get()).collect();
+    if kept.len() == items.len() {
+        return Cow::Borrowed(message);
+    }
+    let start = tools.get().as_ptr() as usize - text.as_ptr() as usize;
+    let end = start + tools.get().len();
+    let mut out = Vec::with_capacity(message.len());
+    out.extend_from_slice(&message[..start]);
+    out.push(b'[');
+    out.extend_from_slice(kept.join(",").as_bytes());
+    out.push(b']');
+    out.extend_from_slice(&message[end..]);
+    Cow::Owned(out)
+}
+
 /// Removes insignificant whitespace, but only when the payload contains a line break (a
 /// one-line payload is passed through untouched). Strings are copied verbatim: a JSON string
 /// cannot contain a raw line break, so the result is always one line.

@@ -141,34 +141,9 @@ impl ToolHeaders {
     /// Learns the annotations of a `tools/list` result and removes the tools whose
     /// annotations break the rules (with a warning). Returns the message to relay.
     pub fn learn<'a>(&self, message: &'a [u8]) -> Cow<'a, [u8]> {
-        #[derive(Deserialize)]
-        struct Msg<'a> {
-            #[serde(borrow)]
-            result: Option<ListResult<'a>>,
-        }
-        #[derive(Deserialize)]
-        struct ListResult<'a> {
-            #[serde(borrow)]
-            tools: Option<&'a RawValue>,
-        }
-        let Ok(text) = std::str::from_utf8(message) else {
-            return Cow::Borrowed(message);
-        };
-        let Some(tools) = serde_json::from_str::<Msg<'_>>(text)
-            .ok()
-            .and_then(|m| m.result?.tools)
-        else {
-            return Cow::Borrowed(message);
-        };
-        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(tools.get()) else {
-            return Cow::Borrowed(message);
-        };
-        let mut kept = Vec::with_capacity(items.len());
-        let mut removed = false;
-        for raw in &items {
+        crate::jsonrpc::retain_tools(message, |raw| {
             let Ok(tool) = serde_json::from_str::<Value>(raw.get()) else {
-                kept.push(raw.get());
-                continue;
+                return true;
             };
             let name = tool
                 .get("name")
@@ -177,35 +152,23 @@ impl ToolHeaders {
                 .to_string();
             let schema = tool.get("inputSchema").cloned().unwrap_or(Value::Null);
             match annotations(&schema) {
+                Ok(found) if found.is_empty() => {
+                    self.map().remove(&name);
+                    true
+                }
                 Ok(found) => {
-                    if found.is_empty() {
-                        self.map().remove(&name);
-                    } else {
-                        self.map().insert(name, found);
-                    }
-                    kept.push(raw.get());
+                    self.map().insert(name, found);
+                    true
                 }
                 Err(reason) => {
                     tracing::warn!(
                         "removed tool \"{name}\" from tools/list: invalid x-mcp-header ({reason})"
                     );
                     self.map().remove(&name);
-                    removed = true;
+                    false
                 }
             }
-        }
-        if !removed {
-            return Cow::Borrowed(message);
-        }
-        let start = tools.get().as_ptr() as usize - text.as_ptr() as usize;
-        let end = start + tools.get().len();
-        let mut out = Vec::with_capacity(message.len());
-        out.extend_from_slice(&message[..start]);
-        out.push(b'[');
-        out.extend_from_slice(kept.join(",").as_bytes());
-        out.push(b']');
-        out.extend_from_slice(&message[end..]);
-        Cow::Owned(out)
+        })
     }
 }
 

@@ -311,16 +311,7 @@ impl Bridge {
 
     /// Registers a client request as awaiting its answer.
     fn register(&self, id: &str, method: &str) {
-        let entry = Pending {
-            method: method.to_string(),
-            started: std::time::Instant::now(),
-            status: None,
-            task: None,
-            modern: false,
-            translated: false,
-            alias_of: None,
-        };
-        self.pending().insert(id.to_string(), entry);
+        self.pending().insert(id.to_string(), Pending::new(method));
     }
 
     /// Records the HTTP status of a request's exchange, for the debug log.
@@ -1150,18 +1141,7 @@ impl Bridge {
         {
             let mut pending = self.pending();
             for id in &ids {
-                pending.insert(
-                    id.clone(),
-                    Pending {
-                        method: "batch".into(),
-                        started: std::time::Instant::now(),
-                        status: None,
-                        task: None,
-                        modern: false,
-                        translated: false,
-                        alias_of: None,
-                    },
-                );
+                pending.insert(id.clone(), Pending::new("batch"));
             }
         }
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -1608,6 +1588,20 @@ struct Pending {
     translated: bool,
     /// A bridge-private retry standing for this client id: its answer goes out as that id's.
     alias_of: Option<String>,
+}
+
+impl Pending {
+    fn new(method: &str) -> Self {
+        Pending {
+            method: method.to_string(),
+            started: std::time::Instant::now(),
+            status: None,
+            task: None,
+            modern: false,
+            translated: false,
+            alias_of: None,
+        }
+    }
 }
 
 /// Where a server message goes.

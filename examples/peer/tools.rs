@@ -75,6 +75,21 @@ impl Default for DemoServer {
     }
 }
 
+/// The `elicitation/create` both `elicit` and `confirm` ask: one required `answer` string.
+fn answer_request() -> Result<ElicitRequest, ErrorData> {
+    let schema = ElicitationSchema::builder()
+        .required_string("answer")
+        .build()
+        .map_err(|e| internal("elicitation schema", e))?;
+    Ok(ElicitRequest::new(
+        ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: ELICIT_MESSAGE.to_string(),
+            requested_schema: schema,
+        },
+    ))
+}
+
 fn internal(context: &str, e: impl std::fmt::Display) -> ErrorData {
     ErrorData::internal_error(format!("{context}: {e}"), None)
 }
@@ -178,15 +193,7 @@ impl DemoServer {
         description = "Ask the user (elicitation/create) for an `answer`; answer with it, or `declined` / `cancelled`"
     )]
     async fn elicit(&self, peer: Peer<RoleServer>) -> Result<String, ErrorData> {
-        let schema = ElicitationSchema::builder()
-            .required_string("answer")
-            .build()
-            .map_err(|e| internal("elicitation schema", e))?;
-        let request = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
-            meta: None,
-            message: ELICIT_MESSAGE.to_string(),
-            requested_schema: schema,
-        });
+        let request = answer_request()?;
         let result = peer
             .send_request(ServerRequest::ElicitRequest(request))
             .await
@@ -228,15 +235,7 @@ impl DemoServer {
                 ContentBlock::text(format!("confirmed: {text}")),
             ])));
         }
-        let schema = ElicitationSchema::builder()
-            .required_string("answer")
-            .build()
-            .map_err(|e| internal("elicitation schema", e))?;
-        let request = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
-            meta: None,
-            message: ELICIT_MESSAGE.to_string(),
-            requested_schema: schema,
-        });
+        let request = answer_request()?;
         let mut requests = std::collections::BTreeMap::new();
         requests.insert("answer".to_string(), InputRequest::Elicitation(request));
         Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
