@@ -105,7 +105,10 @@ fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<Data>) {
             None,
         ),
         Failure::Net(NetError::Body(cause)) => (
-            format!("the connection to {host} broke before the response arrived: {cause}"),
+            format!(
+                "the connection to {host} broke before the response arrived ({cause}); the \
+                 request may already have been processed"
+            ),
             None,
         ),
         Failure::Net(NetError::TooLarge(n)) => (

@@ -378,7 +378,15 @@ impl Upstream {
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Reply, NetError> {
         let resp = match tokio::time::timeout(self.idle, req.send()).await {
             Err(_) => return Err(NetError::Idle(self.idle)),
-            Ok(r) => r.map_err(|e| NetError::Connect(plain_cause(&e)))?,
+            // Only a failure to connect means the request never left; after that, the server
+            // may have received it, and the error must not say "could not reach".
+            Ok(r) => r.map_err(|e| {
+                if e.is_connect() {
+                    NetError::Connect(plain_cause(&e))
+                } else {
+                    NetError::Body(plain_cause(&e))
+                }
+            })?,
         };
         let meta = meta_of(&resp);
         let status = meta.status;

@@ -493,7 +493,7 @@ async fn responses_for_unknown_ids_are_dropped() {
     get_tx.msg(note);
     // The notification after it arrives, so the stray response was processed and dropped.
     assert_eq!(b.recv_within(ANSWER_BOUND).await.as_deref(), Some(note));
-    stderr_lines(&b, 1, "the stray id 999", |l| l.contains("999")).await;
+    stderr_lines(&b, 1, "the stray id 999", |l| l.contains("id 999")).await;
     stderr_lines(&b, 1, "the stray id \"nobody\"", |l| l.contains("nobody")).await;
     still_serves(&mut b, "100").await;
     ends_cleanly(b).await;
