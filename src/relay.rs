@@ -30,9 +30,9 @@ use crate::stdio::{Line, LineReader, StdoutWriter};
 use crate::upstream::{EventStream, NetError, Reply, SessionHeaders, Upstream};
 
 /// How long in-flight requests may still finish after stdin closed.
-const EOF_GRACE: Duration = Duration::from_millis(1000);
+const EOF_GRACE: Duration = Duration::from_millis(800);
 /// The most a `DELETE` of the session may take at shutdown (H19, S9).
-const DELETE_TIMEOUT: Duration = Duration::from_millis(800);
+const DELETE_TIMEOUT: Duration = Duration::from_millis(700);
 /// Reconnect delay when the server gave no `retry` (H14).
 const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
 /// HeaderMismatch (M3, M5): the server wants headers the request lacked.
@@ -1539,7 +1539,7 @@ impl Bridge {
     // ----- shutdown --------------------------------------------------------------------
 
     /// S9/H19: give in-flight requests `grace` to finish, answer the rest with an error,
-    /// stop the streams, DELETE the session (≤ 800 ms, 405 tolerated), flush stdout.
+    /// stop the streams, DELETE the session (≤ 700 ms, 405 tolerated), flush stdout.
     async fn shutdown(&self, grace: Duration) {
         if !grace.is_zero() {
             let drained = self.drained.notified();
@@ -1570,7 +1570,7 @@ impl Bridge {
                 Err(_) => tracing::debug!("session DELETE timed out"),
             }
         }
-        self.out.flush(Duration::from_millis(300)).await;
+        self.out.flush(Duration::from_millis(200)).await;
     }
 }
 
