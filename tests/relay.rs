@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
+use support::driver::{Bridge, assert_jsonrpc};
 use support::scripted::{Gate, Reply, Scripted, Sse, json, sse, sse_stream};
 
 /// Bound for the bridge to exit after stdin EOF in these tests (shutdown.rs owns the
@@ -20,29 +20,6 @@ use support::scripted::{Gate, Reply, Scripted, Sse, json, sse, sse_stream};
 const EXIT: Duration = Duration::from_secs(5);
 /// Deadline for the bridge to drop a request's stream after its response was delivered.
 const STREAM_DROP: Duration = Duration::from_secs(5);
-
-/// Spawns the bridge against `server`, performs the handshake with `version` and waits
-/// until the server saw `notifications/initialized`.
-async fn ready(server: &Scripted, version: &str) -> Bridge {
-    let mut b = BridgeCmd::new(&server.url())
-        .arg("--log-level")
-        .arg("debug")
-        .spawn();
-    b.handshake(version).await;
-    server
-        .wait_for("notifications/initialized", |r| {
-            r.is_rpc("notifications/initialized")
-        })
-        .await;
-    b
-}
-
-/// Next stdout line, checked to be one JSON-RPC 2.0 message.
-async fn line(b: &mut Bridge) -> String {
-    let l = b.recv().await;
-    assert_jsonrpc(&l);
-    l
-}
 
 /// Ends the bridge (stdin EOF) and asserts it wrote nothing more.
 async fn nothing_more(mut b: Bridge) {
@@ -62,7 +39,7 @@ async fn post_body_is_the_stdin_line_and_the_answer_is_unchanged() {
     let server = Scripted::start().await;
     let answer = r#"{"jsonrpc":"2.0","id":"1","result":{"zz":1.0,"aa":9223372036854775808,"content":[{"type":"text","text":"ok"}],"x-extra":{"e":1e5,"f":2.50},"_meta":{"io.example/k":true}}}"#;
     server.once(has_id(r#""1""#), json(200, answer));
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
 
     let req = r#"{"jsonrpc":"2.0","id":"1","method":"tools/call","params":{"name":"get_shop_status","arguments":{"ratio":1.0,"big":9223372036854775808,"e":1e5,"f":2.50},"_meta":{"progressToken":"p"},"x-unknown":{"$schema":"https://json-schema.org/draft/2020-12/schema"}}}"#;
     b.send(req).await;
@@ -75,7 +52,7 @@ async fn post_body_is_the_stdin_line_and_the_answer_is_unchanged() {
         "POST body differs from the stdin line"
     );
     assert_eq!(post.header("content-type"), Some("application/json"));
-    assert_eq!(line(&mut b).await, answer);
+    assert_eq!(b.recv_checked().await, answer);
     nothing_more(b).await;
 }
 
@@ -94,7 +71,7 @@ async fn ids_of_every_shape_are_kept_both_ways() {
             )
         },
     );
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     let ids = [r#""1""#, "1", "9223372036854775808", r#""wazion""#];
     let mut expected = BTreeSet::new();
     for id in ids {
@@ -106,7 +83,7 @@ async fn ids_of_every_shape_are_kept_both_ways() {
     }
     let mut got = BTreeSet::new();
     for _ in ids {
-        got.insert(line(&mut b).await);
+        got.insert(b.recv_checked().await);
     }
     assert_eq!(got, expected);
     let bodies: BTreeSet<String> = server
@@ -130,10 +107,10 @@ async fn pretty_printed_json_answer_becomes_one_compact_line() {
     let pretty = "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"result\": {\n    \"zeta\": \"two  spaces, a\\nescaped newline\\t and tab\",\n    \"alpha\": [\n      1.0,\n      9223372036854775808,\n      {}\n    ],\n    \"empty\": \"\"\n  }\n}\n";
     let compact = r#"{"jsonrpc":"2.0","id":7,"result":{"zeta":"two  spaces, a\nescaped newline\t and tab","alpha":[1.0,9223372036854775808,{}],"empty":""}}"#;
     server.once(has_id("7"), json(200, pretty));
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":7,"method":"resources/list"}"#)
         .await;
-    assert_eq!(line(&mut b).await, compact);
+    assert_eq!(b.recv_checked().await, compact);
     nothing_more(b).await;
 }
 
@@ -145,11 +122,11 @@ async fn multi_line_sse_data_becomes_one_compact_line() {
     let data =
         "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 8,\n  \"result\": {\"b\": 1.0, \"a\": \"x y\"}\n}";
     server.once(has_id("8"), sse(vec![Sse::msg(data)]));
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":8,"method":"prompts/list"}"#)
         .await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":8,"result":{"b":1.0,"a":"x y"}}"#
     );
     nothing_more(b).await;
@@ -164,7 +141,7 @@ async fn sse_events_are_written_as_they_arrive() {
     let server = Scripted::start().await;
     let (reply, tx) = sse_stream();
     server.once(has_id("3"), reply);
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"progressToken":"tok"}}}"#).await;
     server.wait_for("the tools/call POST", has_id("3")).await;
 
@@ -173,14 +150,14 @@ async fn sse_events_are_written_as_they_arrive() {
     tx.send(Sse::Priming("p0".into()));
     tx.send(Sse::Comment("keep-alive".into()));
     tx.msg(progress);
-    assert_eq!(line(&mut b).await, progress);
+    assert_eq!(b.recv_checked().await, progress);
     tx.send(Sse::Comment("keep-alive".into()));
     tx.msg(log);
-    assert_eq!(line(&mut b).await, log);
+    assert_eq!(b.recv_checked().await, log);
 
     let fin = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"done"}],"isError":false}}"#;
     tx.msg(fin);
-    assert_eq!(line(&mut b).await, fin);
+    assert_eq!(b.recv_checked().await, fin);
     // H15: the server keeps the stream open; the bridge drops it once the answer is in.
     tokio::time::timeout(STREAM_DROP, tx.closed())
         .await
@@ -193,7 +170,7 @@ async fn sse_events_are_written_as_they_arrive() {
 #[tokio::test]
 async fn accepted_202_writes_nothing() {
     let server = Scripted::start().await;
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}"#)
         .await;
     server
@@ -204,7 +181,7 @@ async fn accepted_202_writes_nothing() {
     b.send(r#"{"jsonrpc":"2.0","id":"after","method":"ping"}"#)
         .await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":"after","result":{}}"#
     );
     nothing_more(b).await;
@@ -227,19 +204,19 @@ async fn a_slow_request_does_not_delay_a_fast_one() {
             )
         }),
     );
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":"slow","method":"tools/call","params":{"name":"slow"}}"#)
         .await;
     server.wait_for("the slow POST", has_id(r#""slow""#)).await;
     b.send(r#"{"jsonrpc":"2.0","id":"fast","method":"ping"}"#)
         .await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":"fast","result":{}}"#
     );
     gate.open();
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":"slow","result":{"slow":true}}"#
     );
     nothing_more(b).await;
@@ -253,13 +230,13 @@ async fn server_requests_on_the_get_stream_round_trip() {
     let server = Scripted::start().await;
     let (reply, get) = sse_stream();
     server.once(|r| r.is_get(), reply);
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     server.wait_for("the GET stream", |r| r.is_get()).await;
 
     let roots =
         r#"{"jsonrpc":"2.0","id":"srv-1","method":"roots/list","params":{"_meta":{"k":1.0}}}"#;
     get.msg(roots);
-    assert_eq!(line(&mut b).await, roots);
+    assert_eq!(b.recv_checked().await, roots);
     let answer =
         r#"{"jsonrpc":"2.0","id":"srv-1","result":{"roots":[{"uri":"file:///tmp","name":"tmp"}]}}"#;
     b.send(answer).await;
@@ -272,8 +249,8 @@ async fn server_requests_on_the_get_stream_round_trip() {
     let changed = r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
     get.msg(changed);
     get.msg(ping);
-    assert_eq!(line(&mut b).await, changed);
-    assert_eq!(line(&mut b).await, ping);
+    assert_eq!(b.recv_checked().await, changed);
+    assert_eq!(b.recv_checked().await, ping);
     b.send(r#"{"jsonrpc":"2.0","id":42,"result":{}}"#).await;
     let pong = server.wait_for("the ping answer POST", has_id("42")).await;
     assert_eq!(pong.body_str(), r#"{"jsonrpc":"2.0","id":42,"result":{}}"#);
@@ -287,7 +264,7 @@ async fn cancellation_is_forwarded_while_the_stream_is_open() {
     let server = Scripted::start().await;
     let (reply, tx) = sse_stream();
     server.once(has_id("5"), reply);
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"long"}}"#)
         .await;
     server.wait_for("the tools/call POST", has_id("5")).await;
@@ -330,14 +307,14 @@ async fn batch_is_one_post_under_2025_03_26() {
         |r| r.is_post() && r.body.starts_with(b"["),
         json(200, answer),
     );
-    let mut b = ready(&server, "2025-03-26").await;
+    let mut b = server.ready_bridge("2025-03-26").await;
     b.send(BATCH).await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#
     );
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":"two","result":{"y":2.0}}"#
     );
     let (status, rest) = b.finish(EXIT).await;
@@ -360,9 +337,9 @@ async fn batch_is_split_under_2025_06_18() {
         .protocol_version("2025-06-18")
         .start()
         .await;
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(BATCH).await;
-    let got: BTreeSet<String> = [line(&mut b).await, line(&mut b).await].into();
+    let got: BTreeSet<String> = [b.recv_checked().await, b.recv_checked().await].into();
     let want: BTreeSet<String> = [
         r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_string(),
         r#"{"jsonrpc":"2.0","id":"two","result":{}}"#.to_string(),
@@ -397,12 +374,12 @@ async fn batch_is_split_under_2025_06_18() {
 #[tokio::test]
 async fn blank_stdin_lines_are_ignored() {
     let server = Scripted::start().await;
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send_raw(b"\n\n\n").await;
     b.send(r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#)
         .await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":"p","result":{}}"#
     );
     nothing_more(b).await;
@@ -444,7 +421,7 @@ async fn every_stdout_line_is_jsonrpc() {
             "{\n\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32602,\"message\":\"bad\"}}",
         ),
     );
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","_meta":{"progressToken":1}}}"#).await;
     b.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"b"}}"#)
         .await;

@@ -29,23 +29,6 @@ fn spawn(server: &Scripted) -> Bridge {
         .spawn()
 }
 
-async fn ready(server: &Scripted, version: &str) -> Bridge {
-    let mut b = spawn(server);
-    b.handshake(version).await;
-    server
-        .wait_for("notifications/initialized", |r| {
-            r.is_rpc("notifications/initialized")
-        })
-        .await;
-    b
-}
-
-async fn line(b: &mut Bridge) -> String {
-    let l = b.recv().await;
-    assert_jsonrpc(&l);
-    l
-}
-
 fn is_init(r: &Recorded) -> bool {
     r.is_rpc("initialize")
 }
@@ -104,7 +87,7 @@ async fn session_and_version_headers_on_every_later_request() {
     b.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
         .await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":1,"result":{}}"#
     );
     let (status, rest) = b.finish(EXIT).await;
@@ -163,10 +146,10 @@ async fn messages_wait_for_the_initialize_answer() {
     b.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#).await;
     b.send(r#"{"jsonrpc":"2.0","id":"early","method":"ping"}"#)
         .await;
-    let init_line = line(&mut b).await;
+    let init_line = b.recv_checked().await;
     assert!(init_line.contains(r#""id":0"#), "{init_line}");
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":"early","result":{}}"#
     );
     let init = server.wait_for("initialize", is_init).await;
@@ -201,7 +184,7 @@ async fn get_stream_opens_before_the_next_message() {
     b.send(r#"{"jsonrpc":"2.0","id":"next","method":"ping"}"#)
         .await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":"next","result":{}}"#
     );
     let initialized = server
@@ -227,13 +210,13 @@ async fn get_stream_opens_before_the_next_message() {
 #[tokio::test]
 async fn get_answered_405_is_not_retried() {
     let server = Scripted::start().await;
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     server.wait_for("the GET", |r| r.is_get()).await;
     for id in ["1", "2", "3"] {
         b.send(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#))
             .await;
         assert_eq!(
-            line(&mut b).await,
+            b.recv_checked().await,
             format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#)
         );
     }
@@ -270,14 +253,14 @@ fn expire(server: &Scripted, sess: &'static str, gate: Option<Gate>) {
 #[tokio::test]
 async fn expired_session_is_reinitialized_and_the_request_retried() {
     let server = Scripted::start().await;
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     server.wait_for("the first GET", |r| r.is_get()).await;
     expire(&server, "sess-1", None);
 
     let req = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"cursor":"c1"}}"#;
     b.send(req).await;
     assert_eq!(
-        line(&mut b).await,
+        b.recv_checked().await,
         r#"{"jsonrpc":"2.0","id":7,"result":{}}"#
     );
 
@@ -332,7 +315,7 @@ async fn expired_session_is_reinitialized_and_the_request_retried() {
 #[tokio::test]
 async fn concurrent_404s_share_one_reinitialize() {
     let server = Scripted::start().await;
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     let gate = Gate::new();
     expire(&server, "sess-1", Some(gate.clone()));
     b.send(r#"{"jsonrpc":"2.0","id":"a","method":"tools/list"}"#)
@@ -342,7 +325,7 @@ async fn concurrent_404s_share_one_reinitialize() {
     server.wait_for("request a", has_id(r#""a""#)).await;
     server.wait_for("request b", has_id(r#""b""#)).await;
     gate.open();
-    let mut got = [line(&mut b).await, line(&mut b).await];
+    let mut got = [b.recv_checked().await, b.recv_checked().await];
     got.sort();
     assert_eq!(
         got,
@@ -371,7 +354,7 @@ async fn concurrent_404s_share_one_reinitialize() {
 #[tokio::test]
 async fn failed_reinitialize_answers_each_pending_request_with_an_error() {
     let server = Scripted::start().await;
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     let gate = Gate::new();
     expire(&server, "sess-1", Some(gate.clone()));
     server.always(is_private_init, |_| text(500, "upstream down"));
@@ -420,7 +403,7 @@ async fn cut_post_stream_is_resumed_with_last_event_id() {
         |r| r.is_get() && r.header("last-event-id").is_some(),
         resumed,
     );
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     server.wait_for("the standalone GET", |r| r.is_get()).await;
     b.send(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"long"}}"#)
         .await;
@@ -429,7 +412,7 @@ async fn cut_post_stream_is_resumed_with_last_event_id() {
     tx.send(Sse::Raw(format!("id: e1\nretry: {RETRY_MS}\ndata:\n\n")));
     let cut_at = Instant::now();
     tx.cut();
-    assert_eq!(line(&mut b).await, answer);
+    assert_eq!(b.recv_checked().await, answer);
 
     let resume = server
         .wait_for("the resuming GET", |r| {
@@ -464,13 +447,13 @@ async fn cut_get_stream_is_resumed_with_last_event_id() {
         |r| r.is_get() && r.header("last-event-id") == Some("g1"),
         second,
     );
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     server.wait_for("the GET", |r| r.is_get()).await;
     let n1 =
         r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"a://1"}}"#;
     tx.send(Sse::Retry(50));
     tx.send(Sse::id("g1", n1));
-    assert_eq!(line(&mut b).await, n1);
+    assert_eq!(b.recv_checked().await, n1);
     tx.cut();
     let resume = server
         .wait_for("the resuming GET", |r| {
@@ -482,7 +465,7 @@ async fn cut_get_stream_is_resumed_with_last_event_id() {
     let n2 =
         r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"a://2"}}"#;
     tx2.send(Sse::id("g2", n2));
-    assert_eq!(line(&mut b).await, n2);
+    assert_eq!(b.recv_checked().await, n2);
     drop(tx2);
 }
 
@@ -493,9 +476,9 @@ async fn stream_cut_without_event_id_answers_with_an_error() {
     let server = Scripted::start().await;
     let progress = r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":1}}"#;
     server.once(has_id(r#""x""#), sse(vec![Sse::msg(progress), Sse::Cut]));
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"n","_meta":{"progressToken":"t"}}}"#).await;
-    assert_eq!(line(&mut b).await, progress);
+    assert_eq!(b.recv_checked().await, progress);
     let err = assert_jsonrpc(&b.recv().await);
     assert_eq!(err["id"], "x", "{err}");
     assert_eq!(err["error"]["code"], -32603, "{err}");
@@ -515,7 +498,7 @@ async fn stream_cut_without_event_id_answers_with_an_error() {
 async fn stream_ended_without_response_answers_with_an_error() {
     let server = Scripted::start().await;
     server.once(has_id(r#""y""#), sse(vec![Sse::Comment("bye".into())]));
-    let mut b = ready(&server, "2025-06-18").await;
+    let mut b = server.ready_bridge("2025-06-18").await;
     b.send(r#"{"jsonrpc":"2.0","id":"y","method":"tools/call","params":{"name":"n"}}"#)
         .await;
     let err = assert_jsonrpc(&b.recv().await);

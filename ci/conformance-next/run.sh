@@ -9,10 +9,9 @@
 #      removal of tools with invalid x-mcp-header, schemas relayed intact) is the bridge's work.
 #      Every scenario in MODERN must pass.
 #   2. Era translation: ci/conformance/driver.mjs (the 2025-era TypeScript SDK client) against
-#      request-metadata, whose server refuses `initialize` with -32022: the bridge must
-#      translate (translation-verdict.mjs says what is accepted). TRANSLATION_XFAIL lists
-#      scenarios whose 2026-only servers refuse `initialize` in other ways, which the bridge
-#      does not yet recognise; they must fail (a pass means: remove the entry).
+#      2026-only servers: the bridge must translate. request-metadata is judged by
+#      translation-verdict.mjs (the refused initialize POST's own misses accepted); the
+#      others by the suite. TRANSLATION_XFAIL would list scenarios expected to fail (none).
 #
 # Node 22 is the one ci/conformance/run.sh installs into ci/.tools/node22 (installed here
 # too if missing, same version); the suite goes into ci/conformance-next/node_modules/ with
@@ -22,13 +21,12 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
 NEXT=$ROOT/ci/conformance-next
-TOOLS=$ROOT/ci/.tools
+NEED_LOG_LINES=40
+# shellcheck source=../common.sh
+. "$ROOT/ci/common.sh"
 RUN=$TOOLS/run-next
-NODE_VERSION=$(sed -n 's/^NODE_VERSION=\([0-9.]*\).*/\1/p' "$ROOT/ci/conformance/run.sh")
-NODE22=$TOOLS/node22/node_modules/node/bin/node
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${WAZION_MCP_BIN:-$TARGET/debug/wazion-mcp}
-NEED_LOG_LINES=40
 
 # Every 2026-07-28 client scenario of the suite that is not about OAuth or an extension:
 # the four HTTP ones of issue 6 §4 first, then the rest (all concern what the bridge relays).
@@ -41,22 +39,9 @@ TRANSLATION_PLAIN=(tools_call sep-2322-client-request-state)
 TRANSLATION_XFAIL=(
 )
 
-t0=$(date +%s%N)
-ms() { echo $((($(date +%s%N) - t0) / 1000000)); }
-say() { printf '[%6.1fs] %s\n' "$(echo "$(ms)" | awk '{print $1/1000}')" "$*"; }
-show_log() { tail -n "$NEED_LOG_LINES" "$1" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/    | /'; }
 
 # ---------------------------------------------------------------- tools
-if [ "$("$NODE22" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
-  say "installing node@$NODE_VERSION into ci/.tools/node22 (npm registry)"
-  rm -rf "$TOOLS/node22"
-  mkdir -p "$TOOLS/node22"
-  npm install --prefix "$TOOLS/node22" --no-save --no-package-lock --no-audit --no-fund \
-    --loglevel=error "node@$NODE_VERSION" >"$TOOLS/node22.log" 2>&1 || { cat "$TOOLS/node22.log"; exit 1; }
-  [ "$("$NODE22" --version 2>/dev/null)" = "v$NODE_VERSION" ] \
-    || { cat "$TOOLS/node22.log"; echo "error: node@$NODE_VERSION did not install" >&2; exit 1; }
-fi
-export PATH="$(dirname "$NODE22"):$PATH"
+install_node22
 
 lock_sum=$(sha256sum "$NEXT/package-lock.json" | cut -d' ' -f1)
 stamp=$NEXT/node_modules/.wazion-ci-lock

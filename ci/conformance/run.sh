@@ -18,39 +18,20 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
-NODE_VERSION=22.23.3          # the `node` npm package (ships the binary); Inspector 2.x needs >=22.19
 REQUIRED=(initialize tools_call elicitation-sep1034-client-defaults sse-retry)
 NEED_LOG_LINES=40             # lines of a failing scenario's output to show
 
+# shellcheck source=../common.sh
+. "$ROOT/ci/common.sh"         # NODE_VERSION, TOOLS, NODE22, say, show_log, install_node22
+
 CONF=$ROOT/ci/conformance
-TOOLS=$ROOT/ci/.tools
 RUN=$TOOLS/run                # logs and the suite's results of the last run
-NODE22=$TOOLS/node22/node_modules/node/bin/node
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${WAZION_MCP_BIN:-$TARGET/debug/wazion-mcp}   # override to test another build
 DEMO=$TARGET/debug/examples/demo_server
 
-t0=$(date +%s%N)
-ms() { echo $((($(date +%s%N) - t0) / 1000000)); }
-say() { printf '[%6.1fs] %s\n' "$(echo "$(ms)" | awk '{print $1/1000}')" "$*"; }
-show_log() { tail -n "$NEED_LOG_LINES" "$1" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/    | /'; }
-
 # ---------------------------------------------------------------- tools
-if [ "$("$NODE22" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
-  say "installing node@$NODE_VERSION into ci/.tools/node22 (npm registry)"
-  rm -rf "$TOOLS/node22"
-  mkdir -p "$TOOLS/node22"
-  # The `node` package's preinstall fetches node-<os>-<arch>@$NODE_VERSION from the registry.
-  npm install --prefix "$TOOLS/node22" --no-save --no-package-lock --no-audit --no-fund \
-    --loglevel=error "node@$NODE_VERSION" >"$TOOLS/node22.log" 2>&1 || { cat "$TOOLS/node22.log"; exit 1; }
-  if [ "$("$NODE22" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
-    cat "$TOOLS/node22.log"
-    echo "error: node@$NODE_VERSION did not install a working $NODE22" >&2
-    exit 1
-  fi
-fi
-# Node 22 first on PATH: the suite and the Inspector run under it, and so does npm below.
-export PATH="$(dirname "$NODE22"):$PATH"
+install_node22
 say "node $(node --version) ($NODE22)"
 
 lock_sum=$(sha256sum "$CONF/package-lock.json" | cut -d' ' -f1)

@@ -279,3 +279,12 @@ impl Bridge {
         self.child.id()
     }
 }
+
+impl Bridge {
+    /// The next stdout line, checked to be one JSON-RPC 2.0 message.
+    pub async fn recv_checked(&mut self) -> String {
+        let l = self.recv().await;
+        assert_jsonrpc(&l);
+        l
+    }
+}

@@ -316,6 +316,23 @@ struct Inner {
     protocol_version: Option<String>,
 }
 
+impl Inner {
+    fn new(protocol_version: Option<String>) -> Arc<Inner> {
+        Arc::new(Inner {
+            state: Mutex::new(State {
+                requests: Vec::new(),
+                answered: HashMap::new(),
+                rules: Vec::new(),
+                sessions_issued: 0,
+            }),
+            changed: watch::channel(0).0,
+            tick: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            protocol_version,
+        })
+    }
+}
+
 /// Builder for a [`Scripted`] server.
 #[derive(Default)]
 pub struct ScriptedBuilder {
@@ -330,18 +347,7 @@ impl ScriptedBuilder {
         self
     }
     pub async fn start(self) -> Scripted {
-        let inner = Arc::new(Inner {
-            state: Mutex::new(State {
-                requests: Vec::new(),
-                answered: HashMap::new(),
-                rules: Vec::new(),
-                sessions_issued: 0,
-            }),
-            changed: watch::channel(0).0,
-            tick: AtomicU64::new(0),
-            connections: AtomicUsize::new(0),
-            protocol_version: self.protocol_version,
-        });
+        let inner = Inner::new(self.protocol_version);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -749,18 +755,7 @@ impl ScriptedBuilder {
     /// refused TLS handshake (a connection, no request) from a refused connection.
     pub async fn start_tls(self, pki: &TestPki) -> Scripted {
         use hyper_util::rt::{TokioExecutor, TokioIo};
-        let inner = Arc::new(Inner {
-            state: Mutex::new(State {
-                requests: Vec::new(),
-                answered: HashMap::new(),
-                rules: Vec::new(),
-                sessions_issued: 0,
-            }),
-            changed: watch::channel(0).0,
-            tick: AtomicU64::new(0),
-            connections: AtomicUsize::new(0),
-            protocol_version: self.protocol_version,
-        });
+        let inner = Inner::new(self.protocol_version);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -913,18 +908,7 @@ impl ScriptedBuilder {
     /// Starts a server on exactly `addr` (a port a killed server or a dropped listener
     /// just freed, say) and returns it with its [`Killer`].
     pub async fn start_on(self, addr: SocketAddr) -> (Scripted, Killer) {
-        let inner = Arc::new(Inner {
-            state: Mutex::new(State {
-                requests: Vec::new(),
-                answered: HashMap::new(),
-                rules: Vec::new(),
-                sessions_issued: 0,
-            }),
-            changed: watch::channel(0).0,
-            tick: AtomicU64::new(0),
-            connections: AtomicUsize::new(0),
-            protocol_version: self.protocol_version,
-        });
+        let inner = Inner::new(self.protocol_version);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
@@ -973,5 +957,22 @@ pub fn typed(code: u16, content_type: &str, body: impl AsRef<[u8]>) -> Reply {
         status: StatusCode::from_u16(code).expect("status code"),
         headers: vec![("content-type".into(), content_type.into())],
         body: ReplyBody::Full(body.as_ref().to_vec()),
+    }
+}
+
+impl Scripted {
+    /// A bridge (debug logs) for this server, past the handshake at `version`, returned once
+    /// the server saw `notifications/initialized`.
+    pub async fn ready_bridge(&self, version: &str) -> super::driver::Bridge {
+        let mut b = super::driver::BridgeCmd::new(&self.url())
+            .arg("--log-level")
+            .arg("debug")
+            .spawn();
+        b.handshake(version).await;
+        self.wait_for("notifications/initialized", |r| {
+            r.is_rpc("notifications/initialized")
+        })
+        .await;
+        b
     }
 }
