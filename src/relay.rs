@@ -346,8 +346,8 @@ impl Bridge {
                     tokio::spawn(async move { this.batch(line, &items).await });
                 } else {
                     for item in items {
-                        let parsed = std::str::from_utf8(&item)
-                            .map_err(|_| ())
+                        let parsed = jsonrpc::utf8(&item)
+                            .ok_or(())
                             .and_then(|t| {
                                 jsonrpc::parse_single(t).map_err(|e| self.clone().reject_later(e))
                             })
@@ -1133,7 +1133,7 @@ impl Bridge {
         let ids: Vec<String> = items
             .iter()
             .filter_map(|b| {
-                let text = std::str::from_utf8(b).ok()?;
+                let text = jsonrpc::utf8(b)?;
                 let e = jsonrpc::parse_single(text).ok()?;
                 (e.kind == Kind::Request).then(|| e.id_key().map(str::to_string))?
             })
@@ -1226,7 +1226,7 @@ impl Bridge {
     /// Routes one server message: a response goes to its pending request (one answer per
     /// id); requests and notifications go straight to stdout.
     async fn deliver(&self, message: Bytes, ours: &[&str], is_init: bool) {
-        let Ok(text) = std::str::from_utf8(&message) else {
+        let Some(text) = jsonrpc::utf8(&message) else {
             tracing::warn!("{} sent a message that is not UTF-8; dropped", self.host);
             return;
         };

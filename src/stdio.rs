@@ -131,6 +131,17 @@ mod nonblocking {
             .map(|m| m.file_type())
     }
 
+    /// Asks for a 1 MiB pipe buffer (Linux's default is 64 KiB). A large message then
+    /// crosses in one write and a few reads instead of sixteen wake-ups of each side; pages
+    /// are only allocated while data sits in the pipe. Refused above
+    /// /proc/sys/fs/pipe-max-size or the per-user limit: the pipe then keeps its size.
+    fn grow_pipe(file: &std::fs::File) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on a descriptor this function borrows; F_SETPIPE_SZ takes an int.
+        let _ = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
+    }
+    const PIPE_BYTES: libc::c_int = 1 << 20;
+
     pub fn reader() -> Option<Box<dyn AsyncRead + Unpin + Send>> {
         let kind = kind(0)?;
         if kind.is_fifo() {
@@ -141,6 +152,7 @@ mod nonblocking {
                 .custom_flags(libc::O_NONBLOCK)
                 .open("/proc/self/fd/0")
                 .ok()?;
+            grow_pipe(&file);
             let rx = tokio::net::unix::pipe::Receiver::from_file(file).ok()?;
             return Some(Box::new(rx));
         }
@@ -161,6 +173,7 @@ mod nonblocking {
                 .custom_flags(libc::O_NONBLOCK)
                 .open("/proc/self/fd/1")
                 .ok()?;
+            grow_pipe(&file);
             let tx = tokio::net::unix::pipe::Sender::from_file(file).ok()?;
             return Some(Box::new(tx));
         }

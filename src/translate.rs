@@ -272,7 +272,7 @@ fn insert_into_params<'a>(message: &'a [u8], members: &str) -> Cow<'a, [u8]> {
         #[serde(borrow)]
         params: Option<&'a RawValue>,
     }
-    let Ok(text) = std::str::from_utf8(message) else {
+    let Some(text) = crate::jsonrpc::utf8(message) else {
         return Cow::Borrowed(message);
     };
     match serde_json::from_str::<Msg<'_>>(text) {
@@ -300,7 +300,7 @@ fn insert_into_meta<'a>(message: &'a [u8], members: &str) -> Cow<'a, [u8]> {
         #[serde(borrow, rename = "_meta")]
         meta: Option<&'a RawValue>,
     }
-    let Ok(text) = std::str::from_utf8(message) else {
+    let Some(text) = crate::jsonrpc::utf8(message) else {
         return Cow::Borrowed(message);
     };
     match serde_json::from_str::<Msg<'_>>(text) {

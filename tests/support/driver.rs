@@ -19,6 +19,8 @@ pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct Bridge {
     child: Child,
+    /// A duplicate of the test's end of the bridge's stdout pipe, to read the pipe's size.
+    stdout_fd: Option<std::os::fd::OwnedFd>,
     stdin: Option<ChildStdin>,
     lines: mpsc::UnboundedReceiver<String>,
     stderr: Arc<Mutex<String>>,
@@ -58,6 +60,7 @@ impl BridgeCmd {
         let mut child = self.cmd.spawn().expect("spawn wazion-mcp");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout piped");
+        let stdout_fd = std::os::fd::AsFd::as_fd(&stdout).try_clone_to_owned().ok();
         let mut stderr_pipe = child.stderr.take().expect("stderr piped");
         let (tx, lines) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -92,6 +95,7 @@ impl BridgeCmd {
         });
         Bridge {
             child,
+            stdout_fd,
             stdin,
             lines,
             stderr,
@@ -100,6 +104,14 @@ impl BridgeCmd {
 }
 
 impl Bridge {
+    /// The capacity of the bridge's stdout pipe (F_GETPIPE_SZ), in bytes.
+    pub fn stdout_pipe_bytes(&self) -> Option<i32> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(self.stdout_fd.as_ref()?);
+        // SAFETY: F_GETPIPE_SZ reads a property of a descriptor this struct owns.
+        let n = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+        (n > 0).then_some(n)
+    }
+
     /// Writes `line` plus `\n` to the bridge's stdin.
     pub async fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
