@@ -49,11 +49,49 @@ mod tools;
 /// The release binary cargo built for this bench.
 const BIN: &str = env!("CARGO_BIN_EXE_wazion-mcp");
 
-/// The binary under test: [`BIN`], or `$WAZION_MCP_BENCH_BIN` to compare another build.
+/// The binary under test: `$WAZION_MCP_BENCH_BIN` to compare another build, else the one
+/// `cargo install` makes ([`install_build`]), else [`BIN`].
 fn bin() -> &'static str {
     static BIN_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    BIN_PATH
-        .get_or_init(|| std::env::var("WAZION_MCP_BENCH_BIN").unwrap_or_else(|_| BIN.to_string()))
+    BIN_PATH.get_or_init(|| {
+        std::env::var("WAZION_MCP_BENCH_BIN").unwrap_or_else(|_| {
+            install_build().unwrap_or_else(|e| {
+                eprintln!("bench relay: {e}; measuring {BIN} instead");
+                BIN.to_string()
+            })
+        })
+    })
+}
+
+/// Builds `wazion-mcp` as users get it. The binary cargo builds for this bench ([`BIN`]) has
+/// the dev-dependencies' features unified in (tokio's "full", among others): measured 0.6 MiB
+/// larger, with more code pages resident. This one goes to `target/bench-bin` (incremental
+/// after the first run).
+fn install_build() -> Result<String, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let dir = target_dir().join("bench-bin");
+    println!(
+        "building the release binary as `cargo install` does, in {}",
+        dir.display()
+    );
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--bin",
+            "wazion-mcp",
+            "--target-dir",
+        ])
+        .arg(&dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("could not run cargo ({e})"))?;
+    if !status.success() {
+        return Err(format!("cargo build failed ({status})"));
+    }
+    Ok(dir.join("release").join("wazion-mcp").display().to_string())
 }
 const TOKEN: &str = "bench-token";
 const USER_AGENT: &str = concat!("wazion-mcp/", env!("CARGO_PKG_VERSION"));
@@ -71,8 +109,14 @@ const CANNED_SMALL_RESULT: &str =
 const MIB: usize = 1 << 20;
 
 fn main() {
+    if std::env::args().any(|a| a == STDIO_FLOOR_ARG) {
+        return stdio_floor();
+    }
     // `-- --serve`: only run the two upstreams (for profiling the bridge by hand).
     let serve_only = std::env::args().any(|a| a == "--serve");
+    if !serve_only {
+        bin(); // built before the watchdog starts: a first build takes minutes
+    }
     let watchdog = if serve_only { SERVE_LIMIT } else { WATCHDOG };
     std::thread::spawn(move || {
         std::thread::sleep(watchdog);
@@ -172,9 +216,38 @@ fn main() {
     bridge.sequential(&reqs, 300);
     client_rt.block_on(direct.sequential(&reqs, 300));
 
-    let seq = compare_sequential(&client_rt, &mut bridge, &direct, &reqs, 10, 600);
+    let mut floor = BridgeProc::spawn_floor();
+    floor.handshake();
+    floor.sequential(&reqs, 300);
+    let seq = compare_sequential(
+        &client_rt,
+        &mut bridge,
+        &direct,
+        Some(&mut floor),
+        &reqs,
+        10,
+        600,
+    );
     report.latency("tools/call", &seq, true);
+    report.single(
+        "stdio hop alone (a process answering from memory) p50",
+        "µs",
+        median(&seq.floor_lat),
+        None,
+    );
     report.cpu("CPU per call, sequential", &seq, true);
+    report.single(
+        "stdio hop alone, CPU per call",
+        "µs",
+        median(&seq.floor_cpu),
+        None,
+    );
+    report.single(
+        "CPU per call floor (direct + stdio hop)",
+        "µs",
+        median(&seq.direct_cpu) + median(&seq.floor_cpu),
+        None,
+    );
 
     let mut cpu32 = None;
     for n in [1usize, 32, 128] {
@@ -224,7 +297,9 @@ fn main() {
         let reqs = Requests {
             lines: vec![line; calls],
         };
-        let r = compare_sequential(&client_rt, &mut bridge, &direct, &reqs, rounds, calls);
+        // The floor process holds a 1 MB answer only.
+        let f = (size == 1).then_some(&mut floor);
+        let r = compare_sequential(&client_rt, &mut bridge, &direct, f, &reqs, rounds, calls);
         report.pair(Row {
             metric: format!("{size} MB result, time per call"),
             unit: "ms",
@@ -233,6 +308,16 @@ fn main() {
             noise: noise(&[&r.direct_lat, &r.bridge_lat]),
             target: (size == 1).then_some(Target::RatioAtMost(1.1)),
         });
+        if size == 1 {
+            let hop = median(&r.floor_lat) / 1000.0;
+            report.single("stdio hop alone, 1 MB answer", "ms", hop, None);
+            report.single(
+                "1 MB result floor (direct + stdio hop, store and forward)",
+                "ms",
+                median(&r.direct_lat) / 1000.0 + hop,
+                None,
+            );
+        }
         let hwm = bridge.status_kib("VmHWM") as f64 / 1024.0;
         report.single_target(
             &format!("bridge RSS peak with {size} MB results (VmHWM)"),
@@ -246,6 +331,7 @@ fn main() {
         );
     }
     bridge.close();
+    floor.close();
 
     // ----- canned SSE upstream -----------------------------------------------------------
     let mut bridge = BridgeProc::spawn(&sse_url);
@@ -253,7 +339,7 @@ fn main() {
     let direct_sse = client_rt.block_on(Direct::connect(&sse_url));
     bridge.sequential(&reqs, 200);
     client_rt.block_on(direct_sse.sequential(&reqs, 200));
-    let seq = compare_sequential(&client_rt, &mut bridge, &direct_sse, &reqs, 6, 400);
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_sse, None, &reqs, 6, 400);
     report.latency("SSE: tools/call", &seq, false);
     report.pair(Row {
         metric: "SSE: new TCP connections per call".into(),
@@ -276,7 +362,7 @@ fn main() {
     let big = Requests {
         lines: vec![big_request(1); 6],
     };
-    let r = compare_sequential(&client_rt, &mut bridge, &direct_sse, &big, 4, 6);
+    let r = compare_sequential(&client_rt, &mut bridge, &direct_sse, None, &big, 4, 6);
     report.pair(Row {
         metric: "SSE: 1 MB result, time per call".into(),
         unit: "ms",
@@ -299,7 +385,7 @@ fn main() {
     let direct_rmcp = client_rt.block_on(Direct::connect(&rmcp_url));
     bridge.sequential(&reqs, 100);
     client_rt.block_on(direct_rmcp.sequential(&reqs, 100));
-    let seq = compare_sequential(&client_rt, &mut bridge, &direct_rmcp, &reqs, 6, 200);
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_rmcp, None, &reqs, 6, 200);
     report.latency("rmcp: tools/call", &seq, false);
     report.cpu("rmcp: CPU per call, sequential", &seq, false);
     let f = compare_flight(&client_rt, &mut bridge, &direct_rmcp, &reqs, 4, 1000, 32);
@@ -515,6 +601,56 @@ async fn canned(
     r
 }
 
+// ===== the stdio floor ======================================================================
+
+const STDIO_FLOOR_ARG: &str = "--stdio-floor";
+
+/// The floor any stdio bridge stands on: a process that answers each line from memory with
+/// blocking reads and writes (no HTTP, no runtime), on a 1 MiB stdout pipe like the bridge's.
+/// What it costs per call is the pipe hop each way; the bridge's floor is the direct client
+/// plus this.
+fn stdio_floor() {
+    let big = format!("{}\n", message(BIG_ID, &big_result(1)));
+    let stdout = std::io::stdout();
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on this process's own stdout; F_SETPIPE_SZ takes an int.
+        let _ = unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    }
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut input = BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
+    let mut line = Vec::with_capacity(64 * 1024);
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let Some(id) = line_id(&line) else {
+            continue; // a notification
+        };
+        let written = if memchr_find(&line, b"big1m") {
+            out.write_all(big.as_bytes())
+        } else if memchr_find(&line, b"\"initialize\"") {
+            out.write_all(message(id, CANNED_INIT_RESULT).as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+        } else {
+            out.write_all(message(id, CANNED_SMALL_RESULT).as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+/// The raw id of a request line the bench wrote (`"id":` up to the next `,`).
+fn line_id(line: &[u8]) -> Option<&str> {
+    let at = line.windows(5).position(|w| w == b"\"id\":")? + 5;
+    let len = line[at..].iter().position(|&b| b == b',')?;
+    std::str::from_utf8(&line[at..at + len]).ok()
+}
+
 // ===== the two clients ======================================================================
 
 /// Request lines (each ending in `\n`); the direct client sends them without the `\n`.
@@ -666,7 +802,22 @@ impl BridgeProc {
         ] {
             cmd.env_remove(v);
         }
-        let mut child = cmd.spawn().expect("spawn wazion-mcp");
+        Self::from_command(cmd)
+    }
+
+    /// This bench binary in its stdio-floor role (see [`stdio_floor`]).
+    fn spawn_floor() -> Self {
+        let exe = std::env::current_exe().expect("the bench's own path");
+        let mut cmd = Command::new(exe);
+        cmd.arg(STDIO_FLOOR_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        Self::from_command(cmd)
+    }
+
+    fn from_command(mut cmd: Command) -> Self {
+        let mut child = cmd.spawn().expect("spawn the process under test");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::with_capacity(256 * 1024, child.stdout.take().expect("stdout"));
         Self {
@@ -806,20 +957,32 @@ struct Sequential {
     /// Per-block new upstream connections per call.
     direct_conns: Vec<f64>,
     bridge_conns: Vec<f64>,
+    /// The stdio floor process, when one took part: latencies and per-block CPU µs per call.
+    floor_lat: Vec<f64>,
+    floor_cpu: Vec<f64>,
 }
 
 static ACCEPTS: std::sync::OnceLock<Arc<AtomicU64>> = std::sync::OnceLock::new();
 
+/// `rounds` rounds of `n` calls: direct and bridge in alternating order, then the stdio
+/// floor process when given one.
 fn compare_sequential(
     rt: &tokio::runtime::Runtime,
     bridge: &mut BridgeProc,
     direct: &Direct,
+    mut floor: Option<&mut BridgeProc>,
     reqs: &Requests,
     rounds: usize,
     n: usize,
 ) -> Sequential {
     let mut s = Sequential::default();
     for round in 0..rounds {
+        if let Some(f) = floor.as_deref_mut() {
+            let cpu = f.cpu_ns();
+            let lat = f.sequential(reqs, n);
+            s.floor_cpu.push((f.cpu_ns() - cpu) / 1000.0 / n as f64);
+            s.floor_lat.extend(lat);
+        }
         for bridge_turn in order(round) {
             let conns = accepted();
             if bridge_turn {
