@@ -30,6 +30,13 @@ const BASE64_SUFFIX: &str = "?=";
 
 /// The protocol version a modern message declares in `params._meta`, if any (§1.3).
 pub fn declared_version(message: &[u8]) -> Option<String> {
+    // Most messages declare nothing: a byte search settles them without a second parse. A key
+    // written with `\u` escapes is still found by the parse.
+    if memchr::memmem::find(message, b"protocolVersion").is_none()
+        && memchr::memmem::find(message, b"\\u").is_none()
+    {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Msg<'a> {
         #[serde(borrow)]
@@ -262,6 +269,14 @@ mod tests {
             declared_version(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
             None
         );
+        // Escaped keys are the same key: the byte pre-check must not miss them.
+        let escaped = [
+            br#"{"id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol\/protocolVersion":"2026-07-28"}}}"#.as_slice(),
+            br#"{"id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/\u0070rotocolVersion":"2026-07-28"}}}"#.as_slice(),
+        ];
+        for m in escaped {
+            assert_eq!(declared_version(m).as_deref(), Some("2026-07-28"));
+        }
     }
 
     #[test]

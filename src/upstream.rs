@@ -22,6 +22,8 @@ use crate::config::Settings;
 pub const HEADER_SESSION_ID: &str = "mcp-session-id";
 pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
+/// The Accept of every POST (H4): JSON and SSE answers are both understood.
+const POST_ACCEPT: &str = "application/json, text/event-stream";
 
 /// The session headers to put on a request (cloned snapshot of the session state).
 #[derive(Clone, Debug, Default)]
@@ -235,6 +237,8 @@ pub struct Upstream {
     client: Client,
     url: Url,
     headers: HeaderMap,
+    /// `headers` plus the Accept and Content-Type of every POST, built once.
+    post_headers: HeaderMap,
     idle: Duration,
     max_body: usize,
 }
@@ -295,6 +299,12 @@ impl Upstream {
             client,
             url: settings.url.clone(),
             headers: settings.headers.clone(),
+            post_headers: {
+                let mut h = settings.headers.clone();
+                h.insert(ACCEPT, HeaderValue::from_static(POST_ACCEPT));
+                h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                h
+            },
             idle: settings.idle_timeout,
             max_body: settings.max_message_bytes,
         })
@@ -302,12 +312,13 @@ impl Upstream {
 
     /// POSTs one message (or batch) as the exact bytes given.
     pub async fn post(&self, body: Bytes, session: &SessionHeaders) -> Result<Reply, NetError> {
-        let req = self
-            .request(Method::POST, session)
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        self.send(req).await
+        let req = self.build_request(
+            Method::POST,
+            self.url.clone(),
+            &self.post_headers,
+            session,
+        );
+        self.send(req.body(body)).await
     }
 
     /// GETs the event stream: the listening stream, or a resumption with `Last-Event-ID`.
@@ -344,25 +355,29 @@ impl Upstream {
 
     /// POSTs to another URL of the same origin (the legacy transport's message endpoint).
     pub async fn post_to(&self, url: &Url, body: Bytes) -> Result<Reply, NetError> {
-        let req = self
-            .request_to(Method::POST, url.clone(), &SessionHeaders::default())
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        self.send(req).await
+        let req = self.build_request(
+            Method::POST,
+            url.clone(),
+            &self.post_headers,
+            &SessionHeaders::default(),
+        );
+        self.send(req.body(body)).await
     }
 
     fn request(&self, method: Method, session: &SessionHeaders) -> reqwest::RequestBuilder {
-        self.request_to(method, self.url.clone(), session)
+        self.build_request(method, self.url.clone(), &self.headers, session)
     }
 
-    fn request_to(
+    /// A request with `base` plus the session's headers, set as the request's header map in
+    /// one move (`RequestBuilder::headers` would merge them one by one, on every call).
+    fn build_request(
         &self,
         method: Method,
         url: Url,
+        base: &HeaderMap,
         session: &SessionHeaders,
     ) -> reqwest::RequestBuilder {
-        let mut headers = self.headers.clone();
+        let mut headers = base.clone();
         if let Some(id) = &session.session_id {
             headers.insert(HeaderName::from_static(HEADER_SESSION_ID), id.clone());
         }
@@ -372,7 +387,9 @@ impl Upstream {
         for (name, value) in &session.extra {
             headers.insert(name.clone(), value.clone());
         }
-        self.client.request(method, url).headers(headers)
+        let mut req = reqwest::Request::new(method, url);
+        *req.headers_mut() = headers;
+        reqwest::RequestBuilder::from_parts(self.client.clone(), req)
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Reply, NetError> {
