@@ -287,6 +287,14 @@ impl Upstream {
             }
             builder = builder.tls_certs_merge(certs);
         }
+        // A plain-http endpoint never speaks TLS to its server (redirects stay on the same
+        // origin): only an https proxy would need the system's CA store. Without one the store
+        // is not loaded. That is about 17 M instructions and some memory at every launch
+        // (callgrind, issue #4), and a local server keeps working where no CA certificates are
+        // installed at all (loading them is an error then).
+        if settings.url.scheme() == "http" && !https_proxy_possible(settings.proxy.as_deref()) {
+            builder = builder.tls_certs_only(Vec::new());
+        }
         if let Some(proxy) = &settings.proxy {
             let proxy = reqwest::Proxy::all(proxy.as_str())
                 .map_err(|e| format!("--proxy is not a usable proxy URL ({})", plain_cause(&e)))?;
@@ -312,12 +320,7 @@ impl Upstream {
 
     /// POSTs one message (or batch) as the exact bytes given.
     pub async fn post(&self, body: Bytes, session: &SessionHeaders) -> Result<Reply, NetError> {
-        let req = self.build_request(
-            Method::POST,
-            self.url.clone(),
-            &self.post_headers,
-            session,
-        );
+        let req = self.build_request(Method::POST, self.url.clone(), &self.post_headers, session);
         self.send(req.body(body)).await
     }
 
@@ -458,6 +461,17 @@ impl Upstream {
             _ => Bytes::from(chunks.concat()),
         })
     }
+}
+
+/// Whether requests to a plain-http endpoint may go through an https proxy: `--proxy`, or
+/// the variables reqwest reads for http targets.
+fn https_proxy_possible(flag: Option<&str>) -> bool {
+    let is_https = |v: &str| v.trim().to_ascii_lowercase().starts_with("https:");
+    flag.is_some_and(is_https)
+        || ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .any(|v| is_https(&v))
 }
 
 fn meta_of(resp: &reqwest::Response) -> Meta {

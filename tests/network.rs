@@ -143,3 +143,33 @@ async fn https_proxy_env_is_honoured_and_no_proxy_bypasses_it() {
         "NO_PROXY must bypass the proxy"
     );
 }
+
+/// A plain-http local server works on a machine with no CA certificates (a bare container):
+/// the bridge loads the system's CA store only when TLS can be spoken (issue #4). An https
+/// endpoint there still fails with an error that names the cause.
+#[tokio::test]
+async fn plain_http_needs_no_ca_store_and_https_says_what_is_missing() {
+    let empty = std::env::temp_dir().join(format!("wazion-mcp-no-ca-{}.pem", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let no_store = |url: &str| {
+        BridgeCmd::new(url)
+            .token(TOKEN)
+            .env("SSL_CERT_FILE", empty.to_str().unwrap())
+            .env("SSL_CERT_DIR", "/nonexistent-wazion-mcp-test")
+    };
+    let server = Scripted::start().await;
+    initialize_works(no_store(&server.url()).spawn()).await;
+
+    let pki = TestPki::generate();
+    let tls = Scripted::builder().start_tls(&pki).await;
+    let mut b = no_store(&tls.https_url()).spawn();
+    let status = b.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", b.stderr());
+    let cause = b
+        .wait_stderr_line(Duration::from_secs(5), |l| {
+            l.contains("No CA certificates were loaded from the system")
+        })
+        .await;
+    assert!(cause.is_some(), "{}", b.stderr());
+    let _ = std::fs::remove_file(&empty);
+}
