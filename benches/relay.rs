@@ -13,6 +13,12 @@
 //! and writes the same to `target/bench-relay.json`. A benchmark reports; it asserts nothing
 //! about speed. A watchdog ends the run if something hangs.
 //!
+//! Placement: sequential figures (latency, CPU per call, large results, start-up) are taken
+//! with every process on one CPU, calls/s with all CPUs free. On a VM a wake-up across vCPUs
+//! costs tens of µs and flips between runs (direct p50 30 µs in one run, 85 µs in the next),
+//! which swamps the bridge's share; pinned, block-to-block noise is about 1%. The main
+//! sequential figures are repeated free to move, and 32 in flight on one CPU, for contrast.
+//!
 //! CPU per call: for the bridge, the whole process (all threads, from
 //! `/proc/<pid>/task/*/schedstat`); for the direct client, the thread its runtime runs on.
 //! `cargo bench --bench relay -- --serve` only starts the upstreams and prints their URLs,
@@ -124,6 +130,7 @@ fn main() {
         std::process::exit(3);
     });
     let _ = rustls::crypto::ring::default_provider().install_default();
+    allowed_cpus(); // recorded before anything is pinned
     let started = Instant::now();
     let load_before = loadavg();
 
@@ -131,6 +138,7 @@ fn main() {
     // current-thread runtime on this thread, like the bridge's own runtime.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .on_thread_start(|| lock_tids().push(unsafe { libc::gettid() }))
         .enable_all()
         .build()
         .expect("server runtime");
@@ -171,29 +179,11 @@ fn main() {
     );
     report.single("--version, exec → exit", "ms", version_ms, None);
 
-    let (mut d_start, mut b_start) = (Vec::new(), Vec::new());
-    for round in 0..20 {
-        for bridge_turn in order(round) {
-            if bridge_turn {
-                let t = Instant::now();
-                let mut b = BridgeProc::spawn(&json_url);
-                b.send(INITIALIZE.as_bytes());
-                let line = b.recv();
-                check(line, "\"result\"");
-                b_start.push(ms(t.elapsed()));
-                b.close();
-            } else {
-                let t = Instant::now();
-                client_rt.block_on(async {
-                    let d = Direct::new(&json_url);
-                    d.post(Bytes::from_static(INITIALIZE.as_bytes())).await;
-                });
-                d_start.push(ms(t.elapsed()));
-            }
-        }
-    }
+    // Sequential measurements run on one CPU, calls/s on all of them (see `Placement`).
+    place(Placement::OneCpu, &[]);
+    let (d_start, b_start) = startup(&client_rt, &json_url, None, &[], 30);
     report.pair(Row {
-        metric: "exec → initialize answered".into(),
+        metric: "exec → initialize answered (http, loopback)".into(),
         unit: "ms",
         direct: median(&d_start),
         bridge: median(&b_start),
@@ -225,7 +215,7 @@ fn main() {
         &direct,
         Some(&mut floor),
         &reqs,
-        10,
+        30,
         600,
     );
     report.latency("tools/call", &seq, true);
@@ -248,10 +238,36 @@ fn main() {
         median(&seq.direct_cpu) + median(&seq.floor_cpu),
         None,
     );
+    // The same, free to move between CPUs: what cross-CPU wake-ups add on this machine.
+    place(Placement::Free, &[bridge.pid(), floor.pid()]);
+    let seq = compare_sequential(
+        &client_rt,
+        &mut bridge,
+        &direct,
+        Some(&mut floor),
+        &reqs,
+        10,
+        600,
+    );
+    report.pair(Row {
+        metric: "tools/call p50, sequential, free to move".into(),
+        unit: "µs",
+        direct: median(&seq.direct_lat),
+        bridge: median(&seq.bridge_lat),
+        noise: noise(&[&seq.direct_block_p50, &seq.bridge_block_p50]),
+        target: None,
+    });
+    report.cpu("CPU per call, sequential, free to move", &seq, false);
+    report.single(
+        "CPU per call floor (direct + stdio hop), free to move",
+        "µs",
+        median(&seq.direct_cpu) + median(&seq.floor_cpu),
+        None,
+    );
 
     let mut cpu32 = None;
     for n in [1usize, 32, 128] {
-        let (rounds, m) = if n == 1 { (12, 300) } else { (6, 2000) };
+        let (rounds, m) = if n == 1 { (24, 300) } else { (12, 2000) };
         let f = compare_flight(&client_rt, &mut bridge, &direct, &reqs, rounds, m, n);
         report.pair(Row {
             metric: format!("calls/s, {n} in flight"),
@@ -275,6 +291,18 @@ fn main() {
             target: Some(Target::BridgeAtMost(50.0)),
         });
     }
+    // On one CPU, calls/s compare CPU cost alone: (client + server) against (stdio client +
+    // bridge + server).
+    place(Placement::OneCpu, &[bridge.pid(), floor.pid()]);
+    let f = compare_flight(&client_rt, &mut bridge, &direct, &reqs, 8, 2000, 32);
+    report.pair(Row {
+        metric: "calls/s, 32 in flight, one CPU".into(),
+        unit: "calls/s",
+        direct: median(&f.direct_rate),
+        bridge: median(&f.bridge_rate),
+        noise: noise(&[&f.direct_rate, &f.bridge_rate]),
+        target: None,
+    });
     report.single_target(
         "bridge RSS idle (after initialize)",
         "MiB",
@@ -292,7 +320,7 @@ fn main() {
     // ----- large results (a fresh bridge, so VmHWM is about them) -----------------------
     let mut bridge = BridgeProc::spawn(&json_url);
     bridge.handshake();
-    for (size, calls, rounds) in [(1usize, 8usize, 6usize), (10, 2, 4)] {
+    for (size, calls, rounds) in [(1usize, 8usize, 20usize), (10, 2, 8)] {
         let line = big_request(size);
         let reqs = Requests {
             lines: vec![line; calls],
@@ -339,7 +367,7 @@ fn main() {
     let direct_sse = client_rt.block_on(Direct::connect(&sse_url));
     bridge.sequential(&reqs, 200);
     client_rt.block_on(direct_sse.sequential(&reqs, 200));
-    let seq = compare_sequential(&client_rt, &mut bridge, &direct_sse, None, &reqs, 6, 400);
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_sse, None, &reqs, 16, 400);
     report.latency("SSE: tools/call", &seq, false);
     report.pair(Row {
         metric: "SSE: new TCP connections per call".into(),
@@ -350,7 +378,9 @@ fn main() {
         target: None,
     });
     report.cpu("SSE: CPU per call, sequential", &seq, false);
-    let f = compare_flight(&client_rt, &mut bridge, &direct_sse, &reqs, 4, 2000, 32);
+    place(Placement::Free, &[bridge.pid()]);
+    let f = compare_flight(&client_rt, &mut bridge, &direct_sse, &reqs, 8, 2000, 32);
+    place(Placement::OneCpu, &[bridge.pid()]);
     report.pair(Row {
         metric: "SSE: calls/s, 32 in flight".into(),
         unit: "calls/s",
@@ -362,7 +392,7 @@ fn main() {
     let big = Requests {
         lines: vec![big_request(1); 6],
     };
-    let r = compare_sequential(&client_rt, &mut bridge, &direct_sse, None, &big, 4, 6);
+    let r = compare_sequential(&client_rt, &mut bridge, &direct_sse, None, &big, 12, 6);
     report.pair(Row {
         metric: "SSE: 1 MB result, time per call".into(),
         unit: "ms",
@@ -385,10 +415,12 @@ fn main() {
     let direct_rmcp = client_rt.block_on(Direct::connect(&rmcp_url));
     bridge.sequential(&reqs, 100);
     client_rt.block_on(direct_rmcp.sequential(&reqs, 100));
-    let seq = compare_sequential(&client_rt, &mut bridge, &direct_rmcp, None, &reqs, 6, 200);
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_rmcp, None, &reqs, 16, 200);
     report.latency("rmcp: tools/call", &seq, false);
     report.cpu("rmcp: CPU per call, sequential", &seq, false);
-    let f = compare_flight(&client_rt, &mut bridge, &direct_rmcp, &reqs, 4, 1000, 32);
+    place(Placement::Free, &[bridge.pid()]);
+    let f = compare_flight(&client_rt, &mut bridge, &direct_rmcp, &reqs, 8, 1000, 32);
+    place(Placement::OneCpu, &[bridge.pid()]);
     report.pair(Row {
         metric: "rmcp: calls/s, 32 in flight".into(),
         unit: "calls/s",
@@ -400,20 +432,53 @@ fn main() {
     bridge.close();
     drop((direct, direct_sse, direct_rmcp));
 
+    // ----- https (TLS; HTTP/2 by ALPN): what a bridge to WAzion loads ------------------
+    let (tls_url, ca_pem) = server_rt.block_on(start_canned_tls());
+    let ca_path = target_dir().join("bench-relay-ca.pem");
+    std::fs::write(&ca_path, &ca_pem).expect("write the bench CA");
+    let ca_arg = ca_path.display().to_string();
+    let tls_args = ["--ca-file", ca_arg.as_str()];
+    let (d_start, b_start) = startup(&client_rt, &tls_url, Some(&ca_pem), &tls_args, 20);
+    report.pair(Row {
+        metric: "https: exec → initialize answered".into(),
+        unit: "ms",
+        direct: median(&d_start),
+        bridge: median(&b_start),
+        noise: noise(&[&d_start, &b_start]),
+        target: None,
+    });
+    let mut bridge = BridgeProc::spawn_with(&tls_url, &tls_args);
+    bridge.handshake();
+    std::thread::sleep(Duration::from_millis(100));
+    report.single(
+        "https: bridge RSS idle (after initialize)",
+        "MiB",
+        bridge.status_kib("VmRSS") as f64 / 1024.0,
+        None,
+    );
+    let direct_tls = client_rt.block_on(Direct::connect_with_ca(&tls_url, Some(&ca_pem)));
+    bridge.sequential(&reqs, 200);
+    client_rt.block_on(direct_tls.sequential(&reqs, 200));
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_tls, None, &reqs, 16, 400);
+    report.latency("https: tools/call", &seq, false);
+    report.cpu("https: CPU per call, sequential", &seq, false);
+    bridge.close();
+    drop(direct_tls);
+
     report.print();
     let elapsed = started.elapsed();
     println!(
         "\nrun took {:.1} s; load average {load_before} before, {} after; {} CPUs: {}",
         elapsed.as_secs_f64(),
         loadavg(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_count(),
         cpu_model()
     );
     let out = target_dir().join("bench-relay.json");
     let doc = json!({
         "binary": bin(),
         "machine": {
-            "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "cpus": cpu_count(),
             "cpu_model": cpu_model(),
             "loadavg_before": load_before,
             "loadavg_after": loadavg(),
@@ -518,6 +583,79 @@ async fn start_canned() -> Canned {
     let app = axum::Router::new().fallback(canned).with_state(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Canned { addr, accepts }
+}
+
+// ===== the canned upstream over HTTPS ===========================================================
+
+/// The canned server behind TLS (HTTP/2 or HTTP/1.1 by ALPN) with a certificate from a CA made
+/// here; returns its JSON URL and the CA's PEM. The bridge then loads the system's CA store
+/// plus `--ca-file`, as it does for WAzion's https endpoint.
+async fn start_canned_tls() -> (String, String) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "wazion-mcp bench CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).expect("self-sign the CA");
+    let issuer = Issuer::new(ca, &ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = leaf.signed_by(&key, &issuer).expect("sign the leaf");
+
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("server certificate");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let state = Arc::new(CannedState {
+        big_json: [Bytes::new(), Bytes::new()],
+        big_sse: [Bytes::new(), Bytes::new()],
+    });
+    let app = axum::Router::new().fallback(canned).with_state(state);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind the TLS server");
+    let port = listener.local_addr().expect("local addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (format!("https://localhost:{port}/json"), ca_cert.pem())
 }
 
 #[derive(Deserialize)]
@@ -684,14 +822,18 @@ struct Direct {
 }
 
 impl Direct {
-    fn new(url: &str) -> Self {
-        let client = reqwest::Client::builder()
+    /// A client like the bridge's; it also trusts `ca_pem` (the bench's own CA, for the https upstream).
+    fn with_ca(url: &str, ca_pem: Option<&str>) -> Self {
+        let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
-            .no_proxy()
-            .build()
-            .expect("reqwest client");
+            .no_proxy();
+        if let Some(pem) = ca_pem {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes()).expect("the bench CA");
+            builder = builder.tls_certs_merge([ca]);
+        }
+        let client = builder.build().expect("reqwest client");
         let mut headers = HeaderMap::new();
         headers.insert(
             header::ACCEPT,
@@ -714,7 +856,11 @@ impl Direct {
 
     /// A client with a session: initialize, then notifications/initialized.
     async fn connect(url: &str) -> Self {
-        let mut d = Self::new(url);
+        Self::connect_with_ca(url, None).await
+    }
+
+    async fn connect_with_ca(url: &str, ca_pem: Option<&str>) -> Self {
+        let mut d = Self::with_ca(url, ca_pem);
         let resp = d
             .client
             .post(&d.url)
@@ -784,8 +930,14 @@ struct BridgeProc {
 
 impl BridgeProc {
     fn spawn(url: &str) -> Self {
+        Self::spawn_with(url, &[])
+    }
+
+    /// The bridge with extra flags (`--ca-file` for the https upstream).
+    fn spawn_with(url: &str, extra: &[&str]) -> Self {
         let mut cmd = Command::new(bin());
         cmd.arg(url)
+            .args(extra)
             .args(["--log-level", "error"])
             .env("WAZION_TOKEN", TOKEN)
             .env_remove("RUST_LOG")
@@ -963,6 +1115,37 @@ struct Sequential {
 }
 
 static ACCEPTS: std::sync::OnceLock<Arc<AtomicU64>> = std::sync::OnceLock::new();
+
+/// Start-up, `rounds` times each: a fresh bridge from exec to its answer to `initialize`, and a
+/// fresh direct client (built in-process) to the same answer. In ms.
+fn startup(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    ca_pem: Option<&str>,
+    bridge_args: &[&str],
+    rounds: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut direct, mut bridge) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for bridge_turn in order(round) {
+            let t = Instant::now();
+            if bridge_turn {
+                let mut b = BridgeProc::spawn_with(url, bridge_args);
+                b.send(INITIALIZE.as_bytes());
+                check(b.recv(), "\"result\"");
+                bridge.push(ms(t.elapsed()));
+                b.close();
+            } else {
+                rt.block_on(async {
+                    let d = Direct::with_ca(url, ca_pem);
+                    d.post(Bytes::from_static(INITIALIZE.as_bytes())).await;
+                });
+                direct.push(ms(t.elapsed()));
+            }
+        }
+    }
+    (direct, bridge)
+}
 
 /// `rounds` rounds of `n` calls: direct and bridge in alternating order, then the stdio
 /// floor process when given one.
@@ -1164,6 +1347,68 @@ fn target_dir() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+}
+
+// ===== placement ============================================================================
+
+/// Thread ids of the upstreams' runtime threads, recorded as they start.
+static SERVER_TIDS: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+fn lock_tids() -> std::sync::MutexGuard<'static, Vec<libc::pid_t>> {
+    SERVER_TIDS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where the processes of a measurement run.
+#[derive(Clone, Copy, PartialEq)]
+enum Placement {
+    /// Everything (this thread, the upstreams' threads, the bridge or floor process) on the
+    /// first CPU this run may use. A wake-up is then a context switch on one CPU, not an
+    /// interrupt to another vCPU, whose cost on a VM flips from run to run.
+    OneCpu,
+    /// Every CPU this run may use.
+    Free,
+}
+
+/// The CPUs this process was allowed at start.
+fn allowed_cpus() -> &'static libc::cpu_set_t {
+    static ALLOWED: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
+    ALLOWED.get_or_init(|| {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+        set
+    })
+}
+
+/// How many CPUs this run may use (the mask at start, before any pinning).
+fn cpu_count() -> u32 {
+    // SAFETY: reads a cpu_set_t filled by sched_getaffinity.
+    unsafe { libc::CPU_COUNT(allowed_cpus()) as u32 }
+}
+
+/// Moves this thread, the upstreams' threads and `pids` (bridge or floor processes, each a
+/// single-threaded runtime) to `placement`. Processes spawned afterwards inherit it.
+fn place(placement: Placement, pids: &[u32]) {
+    let allowed = allowed_cpus();
+    // SAFETY: plain data, filled by the CPU_* helpers below.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    match placement {
+        Placement::Free => set = *allowed,
+        Placement::OneCpu => {
+            let first = (0..libc::CPU_SETSIZE as usize)
+                .find(|&c| unsafe { libc::CPU_ISSET(c, allowed) })
+                .unwrap_or(0);
+            unsafe { libc::CPU_SET(first, &mut set) };
+        }
+    }
+    let tids = lock_tids().clone();
+    let targets = std::iter::once(0)
+        .chain(tids)
+        .chain(pids.iter().map(|&p| p as libc::pid_t));
+    for tid in targets {
+        // SAFETY: sets the affinity of a thread of this process or of a child it spawned.
+        unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) };
+    }
 }
 
 // ===== the report ===========================================================================
