@@ -52,6 +52,11 @@ use serde_json::value::RawValue;
 #[path = "../examples/peer/tools.rs"]
 mod tools;
 
+/// The test PKI and TLS accept loop (a CA and certificate made at run time).
+#[allow(dead_code)]
+#[path = "../tests/support/pki.rs"]
+mod pki;
+
 /// The release binary cargo built for this bench.
 const BIN: &str = env!("CARGO_BIN_EXE_wazion-mcp");
 
@@ -209,74 +214,66 @@ fn main() {
     let mut floor = BridgeProc::spawn_floor();
     floor.handshake();
     floor.sequential(&reqs, 300);
-    let seq = compare_sequential(
-        &client_rt,
-        &mut bridge,
-        &direct,
-        Some(&mut floor),
-        &reqs,
-        30,
-        600,
-    );
-    report.latency("tools/call", &seq, true);
-    report.single(
-        "stdio hop alone (a process answering from memory) p50",
-        "µs",
-        median(&seq.floor_lat),
-        None,
-    );
-    report.cpu("CPU per call, sequential", &seq, true);
-    report.single(
-        "stdio hop alone, CPU per call",
-        "µs",
-        median(&seq.floor_cpu),
-        None,
-    );
-    report.single(
-        "CPU per call floor (direct + stdio hop)",
-        "µs",
-        median(&seq.direct_cpu) + median(&seq.floor_cpu),
-        None,
-    );
-    // The same, free to move between CPUs: what cross-CPU wake-ups add on this machine.
-    place(Placement::Free, &[bridge.pid(), floor.pid()]);
-    let seq = compare_sequential(
-        &client_rt,
-        &mut bridge,
-        &direct,
-        Some(&mut floor),
-        &reqs,
-        10,
-        600,
-    );
-    report.pair(Row {
-        metric: "tools/call p50, sequential, free to move".into(),
-        unit: "µs",
-        direct: median(&seq.direct_lat),
-        bridge: median(&seq.bridge_lat),
-        noise: noise(&[&seq.direct_block_p50, &seq.bridge_block_p50]),
-        target: None,
-    });
-    report.cpu("CPU per call, sequential, free to move", &seq, false);
-    report.single(
-        "CPU per call floor (direct + stdio hop), free to move",
-        "µs",
-        median(&seq.direct_cpu) + median(&seq.floor_cpu),
-        None,
-    );
+    // On one CPU (the figures with targets), then free to move between CPUs: what cross-CPU
+    // wake-ups add on this machine.
+    for (placement, rounds, suffix) in [
+        (Placement::OneCpu, 30, ""),
+        (Placement::Free, 10, ", free to move"),
+    ] {
+        place(placement, &[bridge.pid(), floor.pid()]);
+        let seq = compare_sequential(
+            &client_rt,
+            &mut bridge,
+            &direct,
+            Some(&mut floor),
+            &reqs,
+            rounds,
+            600,
+        );
+        let pinned = placement == Placement::OneCpu;
+        if pinned {
+            report.latency("tools/call", &seq, true);
+            report.single(
+                "stdio hop alone (a process answering from memory) p50",
+                "µs",
+                median(&seq.floor_lat),
+                None,
+            );
+        } else {
+            report.pair(Row {
+                metric: format!("tools/call p50, sequential{suffix}"),
+                unit: "µs",
+                direct: median(&seq.direct_lat),
+                bridge: median(&seq.bridge_lat),
+                noise: noise(&[&seq.direct_block_p50, &seq.bridge_block_p50]),
+                target: None,
+            });
+        }
+        report.cpu(&format!("CPU per call, sequential{suffix}"), &seq, pinned);
+        if pinned {
+            report.single(
+                "stdio hop alone, CPU per call",
+                "µs",
+                median(&seq.floor_cpu),
+                None,
+            );
+        }
+        report.single(
+            &format!("CPU per call floor (direct + stdio hop){suffix}"),
+            "µs",
+            median(&seq.direct_cpu) + median(&seq.floor_cpu),
+            None,
+        );
+    }
 
     let mut cpu32 = None;
     for n in [1usize, 32, 128] {
         let (rounds, m) = if n == 1 { (24, 300) } else { (12, 2000) };
         let f = compare_flight(&client_rt, &mut bridge, &direct, &reqs, rounds, m, n);
-        report.pair(Row {
-            metric: format!("calls/s, {n} in flight"),
-            unit: "calls/s",
-            direct: median(&f.direct_rate),
-            bridge: median(&f.bridge_rate),
-            noise: noise(&[&f.direct_rate, &f.bridge_rate]),
-            target: (n == 32).then_some(Target::RatioAtLeast(0.97)),
-        });
+        report.pair(f.rate_row(
+            format!("calls/s, {n} in flight"),
+            (n == 32).then_some(Target::RatioAtLeast(0.97)),
+        ));
         if n == 32 {
             cpu32 = Some(f);
         }
@@ -295,14 +292,7 @@ fn main() {
     // bridge + server).
     place(Placement::OneCpu, &[bridge.pid(), floor.pid()]);
     let f = compare_flight(&client_rt, &mut bridge, &direct, &reqs, 8, 2000, 32);
-    report.pair(Row {
-        metric: "calls/s, 32 in flight, one CPU".into(),
-        unit: "calls/s",
-        direct: median(&f.direct_rate),
-        bridge: median(&f.bridge_rate),
-        noise: noise(&[&f.direct_rate, &f.bridge_rate]),
-        target: None,
-    });
+    report.pair(f.rate_row("calls/s, 32 in flight, one CPU", None));
     report.single_target(
         "bridge RSS idle (after initialize)",
         "MiB",
@@ -381,14 +371,7 @@ fn main() {
     place(Placement::Free, &[bridge.pid()]);
     let f = compare_flight(&client_rt, &mut bridge, &direct_sse, &reqs, 8, 2000, 32);
     place(Placement::OneCpu, &[bridge.pid()]);
-    report.pair(Row {
-        metric: "SSE: calls/s, 32 in flight".into(),
-        unit: "calls/s",
-        direct: median(&f.direct_rate),
-        bridge: median(&f.bridge_rate),
-        noise: noise(&[&f.direct_rate, &f.bridge_rate]),
-        target: None,
-    });
+    report.pair(f.rate_row("SSE: calls/s, 32 in flight", None));
     let big = Requests {
         lines: vec![big_request(1); 6],
     };
@@ -421,14 +404,7 @@ fn main() {
     place(Placement::Free, &[bridge.pid()]);
     let f = compare_flight(&client_rt, &mut bridge, &direct_rmcp, &reqs, 8, 1000, 32);
     place(Placement::OneCpu, &[bridge.pid()]);
-    report.pair(Row {
-        metric: "rmcp: calls/s, 32 in flight".into(),
-        unit: "calls/s",
-        direct: median(&f.direct_rate),
-        bridge: median(&f.bridge_rate),
-        noise: noise(&[&f.direct_rate, &f.bridge_rate]),
-        target: None,
-    });
+    report.pair(f.rate_row("rmcp: calls/s, 32 in flight", None));
     bridge.close();
     drop((direct, direct_sse, direct_rmcp));
 
@@ -591,42 +567,7 @@ async fn start_canned() -> Canned {
 /// here; returns its JSON URL and the CA's PEM. The bridge then loads the system's CA store
 /// plus `--ca-file`, as it does for WAzion's https endpoint.
 async fn start_canned_tls() -> (String, String) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "wazion-mcp bench CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key).expect("self-sign the CA");
-    let issuer = Issuer::new(ca, &ca_key);
-    let key = KeyPair::generate().expect("server key");
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params");
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = leaf.signed_by(&key, &issuer).expect("sign the leaf");
-
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(cert.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .expect("server certificate");
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-
+    let pki = pki::TestPki::generate();
     let state = Arc::new(CannedState {
         big_json: [Bytes::new(), Bytes::new()],
         big_sse: [Bytes::new(), Bytes::new()],
@@ -636,26 +577,8 @@ async fn start_canned_tls() -> (String, String) {
         .await
         .expect("bind the TLS server");
     let port = listener.local_addr().expect("local addr").port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let app = app.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    (format!("https://localhost:{port}/json"), ca_cert.pem())
+    pki::serve_tls(listener, pki.server_config(), app, || {});
+    (format!("https://localhost:{port}/json"), pki.ca_pem)
 }
 
 #[derive(Deserialize)]
@@ -1196,6 +1119,20 @@ struct Flight {
     bridge_rate: Vec<f64>,
     direct_cpu: Vec<f64>,
     bridge_cpu: Vec<f64>,
+}
+
+impl Flight {
+    /// The calls/s row of these blocks.
+    fn rate_row(&self, metric: impl Into<String>, target: Option<Target>) -> Row {
+        Row {
+            metric: metric.into(),
+            unit: "calls/s",
+            direct: median(&self.direct_rate),
+            bridge: median(&self.bridge_rate),
+            noise: noise(&[&self.direct_rate, &self.bridge_rate]),
+            target,
+        }
+    }
 }
 
 fn compare_flight(

@@ -5,5 +5,6 @@
 #![allow(dead_code)]
 
 pub mod driver;
+pub mod pki;
 pub mod rmcp_peer;
 pub mod scripted;

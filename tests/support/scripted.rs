@@ -664,97 +664,13 @@ impl Scripted {
 
 // ----- TLS: the same scripted server behind HTTPS (tests/transport_security.rs, secrets.rs) ---
 
-/// A throwaway PKI made at test time: a CA and one server certificate it signed.
-pub struct TestPki {
-    /// The CA certificate in PEM, what `--ca-file` points at.
-    pub ca_pem: String,
-    cert_der: Vec<u8>,
-    key_der: Vec<u8>,
-}
-
-impl TestPki {
-    /// A CA and a server certificate for `127.0.0.1` and `localhost`.
-    pub fn generate() -> TestPki {
-        Self::for_names(&["127.0.0.1", "localhost"])
-    }
-
-    /// A CA and a server certificate valid for exactly `names` (DNS names or IPs).
-    pub fn for_names(names: &[&str]) -> TestPki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-            KeyPair, KeyUsagePurpose,
-        };
-        // A distinct CA name each time, so two test CAs are never mistaken for each other.
-        static CAS: AtomicUsize = AtomicUsize::new(0);
-        let ca_name = format!(
-            "wazion-mcp test CA {}-{}",
-            std::process::id(),
-            CAS.fetch_add(1, Ordering::SeqCst)
-        );
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, ca_name);
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca.self_signed(&ca_key).expect("self-sign the CA");
-        let issuer = Issuer::new(ca, &ca_key);
-
-        let key = KeyPair::generate().expect("server key");
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut leaf = CertificateParams::new(names).expect("server params");
-        leaf.distinguished_name
-            .push(DnType::CommonName, "wazion-mcp test server");
-        leaf.is_ca = IsCa::NoCa;
-        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = leaf.signed_by(&key, &issuer).expect("sign the server cert");
-        TestPki {
-            ca_pem: ca_cert.pem(),
-            cert_der: cert.der().to_vec(),
-            key_der: key.serialize_der(),
-        }
-    }
-
-    /// Writes the CA's PEM to a fresh file in the target's test tmp dir; returns its path.
-    pub fn write_ca(&self, name: &str) -> std::path::PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "{name}-{}-{}.pem",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::write(&path, &self.ca_pem).expect("write the CA file");
-        path
-    }
-
-    /// A rustls server config with this certificate, offering h2 and http/1.1 (ALPN).
-    pub fn server_config(&self) -> Arc<tokio_rustls::rustls::ServerConfig> {
-        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(self.cert_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
-            )
-            .expect("server certificate");
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Arc::new(config)
-    }
-}
+pub use super::pki::TestPki;
 
 impl ScriptedBuilder {
     /// Starts the server behind HTTPS with `pki`'s certificate (HTTP/1.1 and HTTP/2 by
     /// ALPN). [`Scripted::connections`] counts TCP connections, so a test can tell a
     /// refused TLS handshake (a connection, no request) from a refused connection.
     pub async fn start_tls(self, pki: &TestPki) -> Scripted {
-        use hyper_util::rt::{TokioExecutor, TokioIo};
         let inner = Inner::new(self.protocol_version);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -769,27 +685,9 @@ impl ScriptedBuilder {
             let s = handler_server.clone();
             async move { s.handle(req).await }
         });
-        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                inner.connections.fetch_add(1, Ordering::SeqCst);
-                inner.changed.send_modify(|n| *n += 1);
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                tokio::spawn(async move {
-                    // A client that refuses the certificate ends the handshake here.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
+        super::pki::serve_tls(listener, pki.server_config(), app, move || {
+            inner.connections.fetch_add(1, Ordering::SeqCst);
+            inner.changed.send_modify(|n| *n += 1);
         });
         server
     }
