@@ -2,7 +2,8 @@
 //! `initialize`, `tools/list` — and gives a verdict per step with the fix for what failed.
 //!
 //! It goes through the same `Upstream` as the bridge (same headers, proxy, CA, redirect
-//! policy), so what passes here works in the bridge. It never prints the token or the
+//! policy, and `--transport`: a legacy HTTP+SSE server is checked over its event stream), so
+//! what passes here works in the bridge. It never prints the token or the
 //! session id, and it DELETEs the session it opened, so no session is leaked.
 
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cli::TransportKind;
 use crate::config::Settings;
 use crate::errors::{self, Failure, Hints};
 use crate::jsonrpc;
@@ -192,11 +194,15 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         token_present: settings.token_present,
     };
 
+    if settings.transport == TransportKind::Sse {
+        legacy_steps(&upstream, &hints, settings, &mut steps).await;
+        return steps;
+    }
+
     // initialize: TLS and HTTP are judged from this first real request.
-    let init = br#"{"jsonrpc":"2.0","id":"wazion-mcp-check-1","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"wazion-mcp-check","version":"1"}}}"#;
     let started = Instant::now();
     let reply = upstream
-        .post(Bytes::from_static(init), &SessionHeaders::default())
+        .post(Bytes::from_static(INITIALIZE), &SessionHeaders::default())
         .await;
     let https = settings.url.scheme() == "https";
     let (meta, body) = match collect(reply, "\"wazion-mcp-check-1\"").await {
@@ -236,6 +242,15 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         started,
     ));
 
+    // H23, as the bridge does: a pre-2025 server refuses the POST with 400/404/405 and no
+    // JSON-RPC body; `auto` then tries the legacy transport.
+    if settings.transport == TransportKind::Auto
+        && matches!(meta.status.as_u16(), 400 | 404 | 405)
+        && !jsonrpc::is_response(body.trim_ascii())
+    {
+        legacy_steps(&upstream, &hints, settings, &mut steps).await;
+        return steps;
+    }
     if let Some(version) = crate::translate::modern_refusal(&body) {
         steps.push(pass(
             "initialize",
@@ -258,29 +273,14 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         return steps;
     }
     let version = jsonrpc::initialize_result_version(&body);
-    let server = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| {
-            let info = v.get("result")?.get("serverInfo")?;
-            Some(format!(
-                "{} {}",
-                info.get("name")?.as_str()?,
-                info.get("version").and_then(Value::as_str).unwrap_or("")
-            ))
-        })
-        .unwrap_or_else(|| "(no serverInfo)".into());
+    let session_note = if meta.session_id.is_some() {
+        "session opened"
+    } else {
+        "no session (stateless)"
+    };
     steps.push(pass(
         "initialize",
-        format!(
-            "server {}, protocol {}, {}",
-            server.trim(),
-            version.as_deref().unwrap_or("?"),
-            if meta.session_id.is_some() {
-                "session opened"
-            } else {
-                "no session (stateless)"
-            }
-        ),
+        initialize_detail(&body, session_note),
         started,
     ));
 
@@ -291,38 +291,17 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
             .and_then(|v| reqwest::header::HeaderValue::from_str(v).ok()),
         extra: Vec::new(),
     };
-    let initialized =
-        Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-    let _ = upstream.post(initialized, &session).await;
+    let _ = upstream
+        .post(Bytes::from_static(INITIALIZED), &session)
+        .await;
 
     let started = Instant::now();
-    let list =
-        Bytes::from_static(br#"{"jsonrpc":"2.0","id":"wazion-mcp-check-2","method":"tools/list"}"#);
-    let reply = upstream.post(list, &session).await;
+    let reply = upstream
+        .post(Bytes::from_static(TOOLS_LIST), &session)
+        .await;
     match collect(reply, "\"wazion-mcp-check-2\"").await {
         Ok((meta, body)) if meta.status.is_success() && jsonrpc::error_code(&body).is_none() => {
-            let names: Vec<String> = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    Some(
-                        v.get("result")?
-                            .get("tools")?
-                            .as_array()?
-                            .iter()
-                            .filter_map(|t| t.get("name")?.as_str().map(str::to_string))
-                            .collect(),
-                    )
-                })
-                .unwrap_or_default();
-            let mut shown = names.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
-            if names.len() > 8 {
-                shown.push_str(", …");
-            }
-            steps.push(pass(
-                "tools/list",
-                format!("{} tools: {shown}", names.len()),
-                started,
-            ));
+            steps.push(pass("tools/list", tools_detail(&body), started));
         }
         Ok((meta, body)) => steps.push(fail(
             "tools/list",
@@ -402,6 +381,171 @@ async fn modern_steps(
             }
         }
     }
+}
+
+const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":"wazion-mcp-check-1","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"wazion-mcp-check","version":"1"}}}"#;
+const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const TOOLS_LIST: &[u8] = br#"{"jsonrpc":"2.0","id":"wazion-mcp-check-2","method":"tools/list"}"#;
+/// How long the legacy checks wait for an answer on the event stream.
+const LEGACY_WAIT: Duration = Duration::from_secs(10);
+
+/// The legacy HTTP+SSE transport (2024-11-05, L1–L4): the GET stream and its `endpoint`,
+/// then `initialize` and `tools/list` POSTed there and answered on the stream. Nothing to
+/// DELETE: the session ends when the stream is dropped.
+async fn legacy_steps(
+    upstream: &Upstream,
+    hints: &Hints<'_>,
+    settings: &Settings,
+    steps: &mut Vec<Step>,
+) {
+    let started = Instant::now();
+    let link = match tokio::time::timeout(LEGACY_WAIT, crate::legacy::connect(upstream)).await {
+        Ok(Ok(link)) => link,
+        Ok(Err(failure)) => {
+            let fix = match &failure {
+                Failure::Http(meta, _) => auth_fix(meta.status.as_u16(), settings),
+                _ => None,
+            };
+            steps.push(fail("SSE stream", describe(&failure, hints), fix, started));
+            return;
+        }
+        Err(_) => {
+            steps.push(fail(
+                "SSE stream",
+                format!(
+                    "no endpoint event within {} s of the GET",
+                    LEGACY_WAIT.as_secs()
+                ),
+                Some("Check the URL: it should be the server's SSE endpoint.".into()),
+                started,
+            ));
+            return;
+        }
+    };
+    steps.push(pass(
+        "SSE stream",
+        format!(
+            "legacy HTTP+SSE transport; messages go to {}",
+            link.endpoint.path()
+        ),
+        started,
+    ));
+    let mut events = link.events;
+
+    let started = Instant::now();
+    let body = match legacy_call(upstream, &link.endpoint, &mut events, INITIALIZE, hints).await {
+        Ok(body) if jsonrpc::error_code(&body).is_none() => body,
+        Ok(body) => {
+            let words = String::from_utf8_lossy(&body).into_owned();
+            steps.push(fail("initialize", words, None, started));
+            return;
+        }
+        Err(why) => {
+            steps.push(fail("initialize", why, None, started));
+            return;
+        }
+    };
+    steps.push(pass(
+        "initialize",
+        initialize_detail(&body, "over the event stream"),
+        started,
+    ));
+    let _ = upstream
+        .post_to(&link.endpoint, Bytes::from_static(INITIALIZED))
+        .await;
+
+    let started = Instant::now();
+    match legacy_call(upstream, &link.endpoint, &mut events, TOOLS_LIST, hints).await {
+        Ok(body) if jsonrpc::error_code(&body).is_none() => {
+            steps.push(pass("tools/list", tools_detail(&body), started))
+        }
+        Ok(body) => {
+            let words = String::from_utf8_lossy(&body).into_owned();
+            steps.push(fail("tools/list", words, None, started));
+        }
+        Err(why) => steps.push(fail("tools/list", why, None, started)),
+    }
+}
+
+/// POSTs `request` to the legacy endpoint and waits (bounded) for its answer on `events`.
+async fn legacy_call(
+    upstream: &Upstream,
+    endpoint: &reqwest::Url,
+    events: &mut EventStream,
+    request: &'static [u8],
+    hints: &Hints<'_>,
+) -> Result<Bytes, String> {
+    let id = jsonrpc::utf8(request)
+        .and_then(|t| jsonrpc::parse_single(t).ok())
+        .and_then(|e| e.id_key().map(str::to_string))
+        .unwrap_or_default();
+    match upstream
+        .post_to(endpoint, Bytes::from_static(request))
+        .await
+    {
+        Ok(Reply::Status(meta, body)) => {
+            return Err(describe(&Failure::Http(Box::new(meta), body), hints));
+        }
+        Ok(Reply::Json(_, body)) => return Ok(body),
+        Ok(Reply::Events(_, mut stream)) => {
+            return first_response(&mut stream, &id)
+                .await
+                .ok_or_else(|| describe(&Failure::StreamEnded, hints));
+        }
+        Ok(Reply::Accepted) => {}
+        Err(e) => return Err(describe(&Failure::Net(e), hints)),
+    }
+    match tokio::time::timeout(LEGACY_WAIT, first_response(events, &id)).await {
+        Ok(Some(body)) => Ok(body),
+        Ok(None) => Err(describe(&Failure::LegacyStreamClosed, hints)),
+        Err(_) => Err(format!(
+            "no answer on the event stream within {} s",
+            LEGACY_WAIT.as_secs()
+        )),
+    }
+}
+
+/// "server NAME VERSION, protocol P, NOTE" from an `initialize` result.
+fn initialize_detail(body: &[u8], note: &str) -> String {
+    let version = jsonrpc::initialize_result_version(body);
+    let server = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            let info = v.get("result")?.get("serverInfo")?;
+            Some(format!(
+                "{} {}",
+                info.get("name")?.as_str()?,
+                info.get("version").and_then(Value::as_str).unwrap_or("")
+            ))
+        })
+        .unwrap_or_else(|| "(no serverInfo)".into());
+    format!(
+        "server {}, protocol {}, {note}",
+        server.trim(),
+        version.as_deref().unwrap_or("?"),
+    )
+}
+
+/// "N tools: a, b, …" from a `tools/list` result.
+fn tools_detail(body: &[u8]) -> String {
+    let names: Vec<String> = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            Some(
+                v.get("result")?
+                    .get("tools")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(|t| t.get("name")?.as_str().map(str::to_string))
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    let mut shown = names.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 8 {
+        shown.push_str(", …");
+    }
+    format!("{} tools: {shown}", names.len())
 }
 
 fn pass(step: &'static str, detail: String, started: Instant) -> Step {
@@ -518,7 +662,7 @@ async fn collect(
 ) -> Result<(Meta, Bytes), Failure> {
     match reply.map_err(Failure::Net)? {
         Reply::Json(meta, body) | Reply::Status(meta, body) => Ok((meta, body)),
-        Reply::Events(meta, stream) => match first_response(stream, id).await {
+        Reply::Events(meta, mut stream) => match first_response(&mut stream, id).await {
             Some(body) => Ok((meta, body)),
             None => Err(Failure::StreamEnded),
         },
@@ -526,7 +670,7 @@ async fn collect(
     }
 }
 
-async fn first_response(mut stream: EventStream, id: &str) -> Option<Bytes> {
+async fn first_response(stream: &mut EventStream, id: &str) -> Option<Bytes> {
     while let Some(Ok(event)) = stream.next().await {
         let Some(data) = event.data else { continue };
         if let Ok(e) = jsonrpc::parse_single(&data)

@@ -191,3 +191,46 @@ async fn check_understands_a_2026_only_server() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// `check --transport sse` checks a legacy HTTP+SSE server over its event stream (the
+/// endpoint event, then initialize and tools/list answered on the stream), never POSTing to
+/// the Streamable HTTP URL; `auto` falls back to it after a 405, as the bridge does (H23).
+#[tokio::test]
+async fn check_speaks_the_legacy_transport_when_told_and_after_a_405() {
+    use support::scripted::{self, Scripted};
+    for transport in ["sse", "auto"] {
+        let server = Scripted::start().await;
+        server.always(
+            |r| r.is_post() && r.path == "/mcp",
+            |_| scripted::text(405, "Method Not Allowed"),
+        );
+        let _stream = scripted::legacy_server(&server);
+        let url = server.url();
+        let out = tokio::task::spawn_blocking(move || {
+            wazion(
+                &["check", &url, "--transport", transport],
+                &[("WAZION_TOKEN", SECRET)],
+            )
+        })
+        .await
+        .unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(0), "--transport {transport}:\n{t}");
+        for step in ["SSE stream", "initialize", "tools/list"] {
+            assert!(
+                t.lines()
+                    .any(|l| l.trim_start().starts_with("ok") && l.contains(step)),
+                "--transport {transport}: step {step} not ok:\n{t}"
+            );
+        }
+        assert!(t.contains("server old 1, protocol 2024-11-05"), "{t}");
+        assert!(t.contains("1 tools: old_tool"), "{t}");
+        let probes = server.matching(|r| r.is_post() && r.path == "/mcp").len();
+        assert_eq!(
+            probes,
+            usize::from(transport == "auto"),
+            "--transport {transport}"
+        );
+        assert!(!t.contains(SECRET), "the token was printed:\n{t}");
+    }
+}

@@ -9,36 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::driver::BridgeCmd;
-use support::scripted::{self, Recorded, Scripted, Sse, SseTx};
+use support::scripted::{self, Recorded, Scripted, Sse};
 
 const TOKEN: &str = "legacy-token";
-
-/// Makes `server` a legacy SSE server: GET opens the stream (first event: `endpoint`),
-/// POSTs to `/messages` are answered 202 and their responses pushed onto the stream.
-fn legacy_server(server: &Scripted) -> Arc<SseTx> {
-    let (reply, tx) = scripted::sse_stream();
-    tx.send(Sse::Raw(
-        "event: endpoint\ndata: /messages?session_id=abc\n\n".into(),
-    ));
-    let tx = Arc::new(tx);
-    server.once(|r| r.is_get(), reply);
-    let stream = tx.clone();
-    server.always(
-        |r| r.is_post() && r.path.starts_with("/messages"),
-        move |r: &Recorded| {
-            if let (Some(id), Some(method)) = (r.rpc_id_raw(), r.rpc_method()) {
-                let result = match method.as_str() {
-                    "initialize" => json!({"protocolVersion":"2024-11-05","capabilities":{"tools":{}},"serverInfo":{"name":"old","version":"1"}}),
-                    "tools/call" => json!({"content":[{"type":"text","text":"legacy says hi"}]}),
-                    _ => json!({}),
-                };
-                stream.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#));
-            }
-            scripted::status(202)
-        },
-    );
-    tx
-}
 
 #[tokio::test]
 async fn auto_falls_back_to_legacy_sse_after_a_405() {
@@ -47,7 +20,7 @@ async fn auto_falls_back_to_legacy_sse_after_a_405() {
         |r| r.is_post() && r.path == "/mcp",
         |_| scripted::text(405, "Method Not Allowed"),
     );
-    let _stream = legacy_server(&server);
+    let _stream = scripted::legacy_server(&server);
     let mut bridge = BridgeCmd::new(&server.url()).token(TOKEN).spawn();
 
     let init = bridge.handshake("2024-11-05").await;
@@ -91,7 +64,7 @@ async fn auto_falls_back_to_legacy_sse_after_a_405() {
 #[tokio::test]
 async fn transport_sse_skips_the_post_probe() {
     let server = Scripted::start().await;
-    let _stream = legacy_server(&server);
+    let _stream = scripted::legacy_server(&server);
     let mut bridge = BridgeCmd::new(&server.url())
         .token(TOKEN)
         .arg("--transport")
@@ -114,7 +87,7 @@ async fn streamable_http_only_relays_the_405_as_an_error() {
         |r| r.is_post() && r.path == "/mcp",
         |_| scripted::text(405, "Method Not Allowed"),
     );
-    let _stream = legacy_server(&server);
+    let _stream = scripted::legacy_server(&server);
     let mut bridge = BridgeCmd::new(&server.url())
         .token(TOKEN)
         .arg("--transport")

@@ -874,3 +874,33 @@ impl Scripted {
         b
     }
 }
+
+// ----- the legacy HTTP+SSE transport (tests/legacy.rs, tests/cli_commands.rs) ---------------
+
+/// Makes `server` a legacy SSE server: GET opens the stream (first event: `endpoint`),
+/// POSTs to `/messages` are answered 202 and their responses pushed onto the stream.
+pub fn legacy_server(server: &Scripted) -> Arc<SseTx> {
+    let (reply, tx) = sse_stream();
+    tx.send(Sse::Raw(
+        "event: endpoint\ndata: /messages?session_id=abc\n\n".into(),
+    ));
+    let tx = Arc::new(tx);
+    server.once(|r| r.is_get(), reply);
+    let stream = tx.clone();
+    server.always(
+        |r| r.is_post() && r.path.starts_with("/messages"),
+        move |r: &Recorded| {
+            if let (Some(id), Some(method)) = (r.rpc_id_raw(), r.rpc_method()) {
+                let result = match method.as_str() {
+                    "initialize" => serde_json::json!({"protocolVersion":"2024-11-05","capabilities":{"tools":{}},"serverInfo":{"name":"old","version":"1"}}),
+                    "tools/call" => serde_json::json!({"content":[{"type":"text","text":"legacy says hi"}]}),
+                    "tools/list" => serde_json::json!({"tools":[{"name":"old_tool","inputSchema":{"type":"object"}}]}),
+                    _ => serde_json::json!({}),
+                };
+                stream.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#));
+            }
+            status(202)
+        },
+    );
+    tx
+}
