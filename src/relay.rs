@@ -13,6 +13,7 @@
 //!   never reach stdout (J3).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub async fn run(settings: Settings) -> i32 {
         transport: settings.transport,
         idle_timeout: settings.idle_timeout,
         legacy: Mutex::new(None),
+        legacy_mode: std::sync::atomic::AtomicBool::new(false),
+        legacy_reconnecting: tokio::sync::Mutex::new(()),
+        legacy_init_wait: Mutex::new(None),
         answered: Notify::new(),
         tool_headers: crate::modern::ToolHeaders::default(),
         translation: Mutex::new(None),
@@ -170,6 +174,14 @@ struct Bridge {
     idle_timeout: Duration,
     /// The legacy HTTP+SSE link, when the server speaks only that (H23).
     legacy: Mutex<Option<LegacyLink>>,
+    /// Set once the client's session runs over the legacy transport; it stays set when the
+    /// server closes the stream, so the next message reconnects instead of trying a POST.
+    legacy_mode: std::sync::atomic::AtomicBool,
+    /// One reconnect at a time.
+    legacy_reconnecting: tokio::sync::Mutex<()>,
+    /// The bridge-private id of a replayed `initialize`, whose answer the stream reader
+    /// takes (it is not the client's) and signals.
+    legacy_init_wait: Mutex<Option<(String, tokio::sync::oneshot::Sender<()>)>>,
     /// Notified whenever a request is answered.
     answered: Notify,
     /// `x-mcp-header` annotations learned from modern `tools/list` results (M5).
@@ -925,10 +937,31 @@ impl Bridge {
         self.legacy.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Ends the legacy link for good (a new client `initialize` decides the transport anew).
     fn close_legacy(&self) {
+        self.legacy_mode.store(false, Ordering::SeqCst);
+        self.drop_legacy_link();
+    }
+
+    fn drop_legacy_link(&self) {
         if let Some(link) = self.legacy_slot().take() {
             link.reader.abort();
         }
+    }
+
+    fn legacy_endpoint(&self) -> Option<reqwest::Url> {
+        self.legacy_slot().as_ref().map(|l| l.endpoint.clone())
+    }
+
+    /// Installs an open link and starts relaying its stream.
+    fn install_legacy(self: &Arc<Self>, link: crate::legacy::Link) {
+        let this = self.clone();
+        let events = link.events;
+        let reader = tokio::spawn(async move { this.legacy_read(events).await });
+        *self.legacy_slot() = Some(LegacyLink {
+            endpoint: link.endpoint,
+            reader,
+        });
     }
 
     /// Opens the legacy link, then sends `initialize` over it and waits for the answer,
@@ -938,15 +971,65 @@ impl Bridge {
             Ok(link) => link,
             Err(failure) => return self.fail(id, &failure).await,
         };
-        let this = self.clone();
-        let events = link.events;
-        let reader = tokio::spawn(async move { this.legacy_read(events).await });
-        *self.legacy_slot() = Some(LegacyLink {
-            endpoint: link.endpoint,
-            reader,
-        });
+        self.install_legacy(link);
+        self.legacy_mode.store(true, Ordering::SeqCst);
         self.legacy_request(bytes, id).await;
         self.wait_answered(id).await;
+    }
+
+    /// The server closed the legacy stream earlier: open a new one, replay the client's
+    /// `initialize` under a private id (its answer is not the client's) and wait for that
+    /// answer, then send `notifications/initialized`. The legacy transport has no
+    /// resumption, so this is a new session, as after a 404 on Streamable HTTP (H10).
+    async fn legacy_reconnect(self: &Arc<Self>) -> Result<reqwest::Url, Failure> {
+        let _turn = self.legacy_reconnecting.lock().await;
+        if let Some(endpoint) = self.legacy_endpoint() {
+            return Ok(endpoint); // another message reconnected meanwhile
+        }
+        let wrap = |f: Failure| Failure::Reinitialize(Box::new(f));
+        let Some((init, private_id)) = self.session.reinitialize_request() else {
+            return Err(wrap(Failure::NoResponse));
+        };
+        tracing::info!("reconnecting the legacy SSE stream to {}", self.host);
+        let link = crate::legacy::connect(&self.upstream).await.map_err(wrap)?;
+        let endpoint = link.endpoint.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *lock(&self.legacy_init_wait) = Some((private_id, tx));
+        self.install_legacy(link);
+        let replayed = match self.upstream.post_to(&endpoint, init).await {
+            Ok(Reply::Accepted) => tokio::time::timeout(self.idle_timeout, rx)
+                .await
+                .map_err(|_| Failure::NoResponse)
+                .and_then(|r| r.map_err(|_| Failure::LegacyStreamClosed)),
+            Ok(Reply::Status(meta, body)) => Err(Failure::Http(Box::new(meta), body)),
+            Ok(_) => Ok(()), // answered on the POST itself: nothing to wait for
+            Err(e) => Err(Failure::Net(e)),
+        };
+        lock(&self.legacy_init_wait).take();
+        if let Err(failure) = replayed {
+            self.drop_legacy_link();
+            return Err(wrap(failure));
+        }
+        let initialized =
+            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        if let Err(e) = self.upstream.post_to(&endpoint, initialized).await {
+            tracing::warn!("legacy reconnect: notifications/initialized failed: {e:?}");
+        }
+        Ok(endpoint)
+    }
+
+    /// Whether `data` answers the replayed `initialize` of a reconnect; if so, signals it.
+    fn takes_replayed_init(&self, data: &str) -> bool {
+        let mut wait = lock(&self.legacy_init_wait);
+        let Some((id, _)) = wait.as_ref() else {
+            return false;
+        };
+        let ours = jsonrpc::parse_single(data)
+            .is_ok_and(|e| e.kind == Kind::Response && e.id_key() == Some(id.as_str()));
+        if ours && let Some((_, tx)) = wait.take() {
+            let _ = tx.send(());
+        }
+        ours
     }
 
     /// Relays the legacy event stream; when it ends, every pending request is answered
@@ -958,6 +1041,7 @@ impl Bridge {
                     if let Some(data) = event
                         .data
                         .filter(|d| event.is_message && !d.trim().is_empty())
+                        && !self.takes_replayed_init(&data)
                     {
                         self.deliver(Bytes::from(data), &[], false).await;
                     }
@@ -968,7 +1052,10 @@ impl Bridge {
                 }
             }
         }
-        tracing::info!("the legacy SSE stream from {} closed", self.host);
+        tracing::info!(
+            "the legacy SSE stream from {} closed; the next message reconnects",
+            self.host
+        );
         self.legacy_slot().take();
         let ids: Vec<String> = self.pending().keys().cloned().collect();
         for id in ids {
@@ -978,16 +1065,16 @@ impl Bridge {
 
     /// POSTs a request to the legacy endpoint; its answer comes on the stream, so only a
     /// refusal is answered here.
-    async fn legacy_request(&self, bytes: Bytes, id: &str) {
+    async fn legacy_request(self: &Arc<Self>, bytes: Bytes, id: &str) {
         if let Err(failure) = self.legacy_post(bytes).await {
             self.fail(id, &failure).await;
         }
     }
 
-    async fn legacy_post(&self, bytes: Bytes) -> Result<(), Failure> {
-        let endpoint = self.legacy_slot().as_ref().map(|l| l.endpoint.clone());
-        let Some(endpoint) = endpoint else {
-            return Err(Failure::LegacyStreamClosed);
+    async fn legacy_post(self: &Arc<Self>, bytes: Bytes) -> Result<(), Failure> {
+        let endpoint = match self.legacy_endpoint() {
+            Some(endpoint) => endpoint,
+            None => self.legacy_reconnect().await?,
         };
         match self.upstream.post_to(&endpoint, bytes).await {
             Ok(Reply::Status(meta, body)) => Err(Failure::Http(Box::new(meta), body)),
@@ -1008,7 +1095,7 @@ impl Bridge {
     }
 
     fn is_legacy(&self) -> bool {
-        self.legacy_slot().is_some()
+        self.legacy_mode.load(Ordering::SeqCst)
     }
 
     /// Waits until `id` is answered (by anyone), bounded by the idle timeout.

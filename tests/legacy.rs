@@ -173,3 +173,135 @@ async fn a_closed_legacy_stream_answers_pending_requests_with_an_error() {
     );
     bridge.finish(Duration::from_secs(3)).await;
 }
+
+/// When the server closes the legacy stream, the next message reconnects: a new GET, the
+/// client's `initialize` replayed under a private id (its answer is taken by the bridge, not
+/// written to stdout), `notifications/initialized`, then the message itself, answered on the
+/// new stream. The legacy transport has no resumption, so this is a new session, as after a
+/// 404 on Streamable HTTP.
+#[tokio::test]
+async fn the_next_message_after_a_closed_legacy_stream_reconnects() {
+    let server = Scripted::start().await;
+    let streams: Vec<Arc<std::sync::Mutex<Option<scripted::SseTx>>>> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let (reply, tx) = scripted::sse_stream();
+            tx.send(Sse::Raw(format!(
+                "event: endpoint\ndata: /messages-{name}\n\n"
+            )));
+            server.once(|r| r.is_get(), reply);
+            Arc::new(std::sync::Mutex::new(Some(tx)))
+        })
+        .collect();
+    let answer_on = streams.clone();
+    server.always(
+        |r| r.is_post() && r.path.starts_with("/messages-"),
+        move |r: &Recorded| {
+            let stream = &answer_on[usize::from(r.path.ends_with("-b"))];
+            if let (Some(id), Some(method)) = (r.rpc_id_raw(), r.rpc_method()) {
+                let result = match method.as_str() {
+                    "initialize" => json!({"protocolVersion":"2024-11-05","capabilities":{"tools":{}},"serverInfo":{"name":"old","version":"1"}}),
+                    _ => json!({"content":[{"type":"text","text":format!("answered on {}", r.path)}]}),
+                };
+                if let Some(s) = stream.lock().unwrap().as_ref() {
+                    s.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#));
+                }
+            }
+            scripted::status(202)
+        },
+    );
+    let mut bridge = BridgeCmd::new(&server.url())
+        .token(TOKEN)
+        .arg("--transport")
+        .arg("sse")
+        .spawn();
+    bridge.handshake("2024-11-05").await;
+
+    let first = streams[0].lock().unwrap().take();
+    first.expect("stream a").cut();
+    bridge
+        .wait_stderr_line(Duration::from_secs(10), |l| {
+            l.contains("the next message reconnects")
+        })
+        .await
+        .expect("the bridge saw the stream close");
+
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":"c2","method":"tools/call","params":{"name":"x","arguments":{}}}"#)
+        .await;
+    let (call, others) = bridge.recv_response(&json!("c2")).await;
+    assert_eq!(
+        call["result"]["content"][0]["text"], "answered on /messages-b",
+        "{call}"
+    );
+    assert!(others.is_empty(), "nothing else on stdout: {others:?}");
+
+    assert_eq!(server.matching(|r| r.is_get()).len(), 2, "one reconnect");
+    let on_b: Vec<(String, Option<String>)> = server
+        .matching(|r| r.path == "/messages-b")
+        .iter()
+        .map(|r| (r.rpc_method().unwrap_or_default(), r.rpc_id_raw()))
+        .collect();
+    assert_eq!(
+        on_b,
+        [
+            (
+                "initialize".to_string(),
+                Some(r#""wazion-mcp-reinit-1""#.to_string())
+            ),
+            ("notifications/initialized".to_string(), None),
+            ("tools/call".to_string(), Some(r#""c2""#.to_string())),
+        ]
+    );
+    let (_, rest) = bridge.finish(Duration::from_secs(3)).await;
+    assert!(rest.is_empty(), "unexpected stdout lines: {rest:?}");
+}
+
+/// A reconnect the server refuses still answers the message, with the server's own words
+/// (a WAzion-style 401 body, only the id replaced), and the bridge keeps running.
+#[tokio::test]
+async fn a_refused_legacy_reconnect_answers_with_the_servers_words() {
+    let server = Scripted::start().await;
+    let (reply, tx) = scripted::sse_stream();
+    tx.send(Sse::Raw("event: endpoint\ndata: /messages\n\n".into()));
+    server.once(|r| r.is_get(), reply);
+    let refusal = r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Unauthorized: invalid or missing Bearer token."},"id":1}"#;
+    server.always(|r| r.is_get(), move |_| scripted::json(401, refusal));
+    let stream = Arc::new(std::sync::Mutex::new(Some(tx)));
+    let answer_on = stream.clone();
+    server.always(
+        |r| r.is_post() && r.path == "/messages",
+        move |r: &Recorded| {
+            if r.rpc_method().as_deref() == Some("initialize") {
+                let id = r.rpc_id_raw().unwrap();
+                if let Some(s) = answer_on.lock().unwrap().as_ref() {
+                    s.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"protocolVersion":"2024-11-05","capabilities":{{}},"serverInfo":{{"name":"old","version":"1"}}}}}}"#));
+                }
+            }
+            scripted::status(202)
+        },
+    );
+    let mut bridge = BridgeCmd::new(&server.url())
+        .token(TOKEN)
+        .arg("--transport")
+        .arg("sse")
+        .spawn();
+    bridge.handshake("2024-11-05").await;
+    let taken = stream.lock().unwrap().take();
+    taken.expect("the stream").cut();
+    bridge
+        .wait_stderr_line(Duration::from_secs(10), |l| {
+            l.contains("the next message reconnects")
+        })
+        .await
+        .expect("the bridge saw the stream close");
+
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#)
+        .await;
+    let line = bridge.recv_checked().await;
+    assert_eq!(line, refusal.replace(r#""id":1"#, r#""id":7"#));
+    let (status, rest) = bridge.finish(Duration::from_secs(3)).await;
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert!(rest.is_empty(), "unexpected stdout lines: {rest:?}");
+}
