@@ -1057,6 +1057,8 @@ impl Bridge {
             self.host
         );
         self.legacy_slot().take();
+        // A reconnect waiting for its replayed `initialize` learns now that none will come.
+        lock(&self.legacy_init_wait).take();
         let ids: Vec<String> = self.pending().keys().cloned().collect();
         for id in ids {
             self.fail(&id, &Failure::LegacyStreamClosed).await;
