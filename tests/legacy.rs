@@ -305,3 +305,68 @@ async fn a_refused_legacy_reconnect_answers_with_the_servers_words() {
     assert_eq!(status.and_then(|s| s.code()), Some(0));
     assert!(rest.is_empty(), "unexpected stdout lines: {rest:?}");
 }
+
+/// A reconnect whose new stream closes before the replayed `initialize` is answered ends
+/// at once: the message gets an error, and the next message reconnects again instead of
+/// waiting out the idle timeout behind the failed attempt.
+#[tokio::test]
+async fn a_reconnect_whose_stream_closes_answers_at_once() {
+    let server = Scripted::start().await;
+    let streams: Vec<Arc<std::sync::Mutex<Option<scripted::SseTx>>>> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let (reply, tx) = scripted::sse_stream();
+            tx.send(Sse::Raw(format!(
+                "event: endpoint\ndata: /messages-{name}\n\n"
+            )));
+            server.once(|r| r.is_get(), reply);
+            Arc::new(std::sync::Mutex::new(Some(tx)))
+        })
+        .collect();
+    let on = streams.clone();
+    server.always(
+        |r| r.is_post() && r.path.starts_with("/messages-"),
+        move |r: &Recorded| {
+            let b = r.path.ends_with("-b");
+            let stream = &on[usize::from(b)];
+            if b {
+                // The new stream dies instead of answering the replayed initialize.
+                if let Some(tx) = stream.lock().unwrap().take() {
+                    tx.cut();
+                }
+            } else if let Some(id) = r.rpc_id_raw()
+                && let Some(s) = stream.lock().unwrap().as_ref()
+            {
+                s.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"protocolVersion":"2024-11-05","capabilities":{{}},"serverInfo":{{"name":"old","version":"1"}}}}}}"#));
+            }
+            scripted::status(202)
+        },
+    );
+    let mut bridge = BridgeCmd::new(&server.url())
+        .token(TOKEN)
+        .arg("--transport")
+        .arg("sse")
+        .spawn();
+    bridge.handshake("2024-11-05").await;
+    let first = streams[0].lock().unwrap().take();
+    first.expect("stream a").cut();
+    bridge
+        .wait_stderr_line(Duration::from_secs(10), |l| {
+            l.contains("the next message reconnects")
+        })
+        .await
+        .expect("the bridge saw the stream close");
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#)
+        .await;
+    let (v, _) = bridge.recv_response(&json!(5)).await;
+    assert_eq!(v["error"]["code"], -32603, "{v}");
+    // The failed reconnect has let go: the next message tries again and is answered too.
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#)
+        .await;
+    let (v, _) = bridge.recv_response(&json!(6)).await;
+    assert!(v.get("error").is_some(), "{v}");
+    assert_eq!(server.matching(|r| r.is_get()).len(), 3, "a third GET");
+    bridge.finish(Duration::from_secs(3)).await;
+}
