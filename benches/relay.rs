@@ -143,7 +143,7 @@ fn main() {
     // current-thread runtime on this thread, like the bridge's own runtime.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .on_thread_start(|| lock_tids().push(unsafe { libc::gettid() }))
+        .on_thread_start(record_thread)
         .enable_all()
         .build()
         .expect("server runtime");
@@ -673,6 +673,7 @@ const STDIO_FLOOR_ARG: &str = "--stdio-floor";
 fn stdio_floor() {
     let big = format!("{}\n", message(BIG_ID, &big_result(1)));
     let stdout = std::io::stdout();
+    #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
         // SAFETY: fcntl on this process's own stdout; F_SETPIPE_SZ takes an int.
@@ -1288,13 +1289,6 @@ fn target_dir() -> PathBuf {
 
 // ===== placement ============================================================================
 
-/// Thread ids of the upstreams' runtime threads, recorded as they start.
-static SERVER_TIDS: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
-
-fn lock_tids() -> std::sync::MutexGuard<'static, Vec<libc::pid_t>> {
-    SERVER_TIDS.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Where the processes of a measurement run.
 #[derive(Clone, Copy, PartialEq)]
 enum Placement {
@@ -1306,46 +1300,79 @@ enum Placement {
     Free,
 }
 
-/// The CPUs this process was allowed at start.
-fn allowed_cpus() -> &'static libc::cpu_set_t {
-    static ALLOWED: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
-    ALLOWED.get_or_init(|| {
-        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+#[cfg(target_os = "linux")]
+use placement::{allowed_cpus, cpu_count, place, record_thread};
+
+/// Pinning with `sched_setaffinity` (Linux). Elsewhere the bench runs unpinned.
+#[cfg(target_os = "linux")]
+mod placement {
+    use super::Placement;
+
+    /// Thread ids of the upstreams' runtime threads, recorded as they start.
+    static SERVER_TIDS: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+    fn lock_tids() -> std::sync::MutexGuard<'static, Vec<libc::pid_t>> {
+        SERVER_TIDS.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The CPUs this process was allowed at start.
+    pub fn allowed_cpus() -> &'static libc::cpu_set_t {
+        static ALLOWED: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
+        ALLOWED.get_or_init(|| {
+            // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+            set
+        })
+    }
+
+    /// How many CPUs this run may use (the mask at start, before any pinning).
+    pub fn cpu_count() -> u32 {
+        // SAFETY: reads a cpu_set_t filled by sched_getaffinity.
+        unsafe { libc::CPU_COUNT(allowed_cpus()) as u32 }
+    }
+
+    /// Moves this thread, the upstreams' threads and `pids` (bridge or floor processes, each a
+    /// single-threaded runtime) to `placement`. Processes spawned afterwards inherit it.
+    pub fn place(placement: Placement, pids: &[u32]) {
+        let allowed = allowed_cpus();
+        // SAFETY: plain data, filled by the CPU_* helpers below.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
-        set
-    })
-}
-
-/// How many CPUs this run may use (the mask at start, before any pinning).
-fn cpu_count() -> u32 {
-    // SAFETY: reads a cpu_set_t filled by sched_getaffinity.
-    unsafe { libc::CPU_COUNT(allowed_cpus()) as u32 }
-}
-
-/// Moves this thread, the upstreams' threads and `pids` (bridge or floor processes, each a
-/// single-threaded runtime) to `placement`. Processes spawned afterwards inherit it.
-fn place(placement: Placement, pids: &[u32]) {
-    let allowed = allowed_cpus();
-    // SAFETY: plain data, filled by the CPU_* helpers below.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    match placement {
-        Placement::Free => set = *allowed,
-        Placement::OneCpu => {
-            let first = (0..libc::CPU_SETSIZE as usize)
-                .find(|&c| unsafe { libc::CPU_ISSET(c, allowed) })
-                .unwrap_or(0);
-            unsafe { libc::CPU_SET(first, &mut set) };
+        match placement {
+            Placement::Free => set = *allowed,
+            Placement::OneCpu => {
+                let first = (0..libc::CPU_SETSIZE as usize)
+                    .find(|&c| unsafe { libc::CPU_ISSET(c, allowed) })
+                    .unwrap_or(0);
+                unsafe { libc::CPU_SET(first, &mut set) };
+            }
+        }
+        let tids = lock_tids().clone();
+        let targets = std::iter::once(0)
+            .chain(tids)
+            .chain(pids.iter().map(|&p| p as libc::pid_t));
+        for tid in targets {
+            // SAFETY: sets the affinity of a thread of this process or of a child it spawned.
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) };
         }
     }
-    let tids = lock_tids().clone();
-    let targets = std::iter::once(0)
-        .chain(tids)
-        .chain(pids.iter().map(|&p| p as libc::pid_t));
-    for tid in targets {
-        // SAFETY: sets the affinity of a thread of this process or of a child it spawned.
-        unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) };
+
+    /// Records an upstream runtime thread, so [`place`] can move it.
+    pub fn record_thread() {
+        // SAFETY: gettid has no preconditions.
+        lock_tids().push(unsafe { libc::gettid() });
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn record_thread() {}
+#[cfg(not(target_os = "linux"))]
+fn allowed_cpus() {}
+#[cfg(not(target_os = "linux"))]
+fn place(_: Placement, _: &[u32]) {}
+#[cfg(not(target_os = "linux"))]
+fn cpu_count() -> u32 {
+    std::thread::available_parallelism().map_or(0, |n| n.get() as u32)
 }
 
 // ===== the report ===========================================================================

@@ -104,7 +104,8 @@ impl BridgeCmd {
 }
 
 impl Bridge {
-    /// The capacity of the bridge's stdout pipe (F_GETPIPE_SZ), in bytes.
+    /// The capacity of the bridge's stdout pipe (F_GETPIPE_SZ, Linux), in bytes.
+    #[cfg(target_os = "linux")]
     pub fn stdout_pipe_bytes(&self) -> Option<i32> {
         let fd = std::os::fd::AsRawFd::as_raw_fd(self.stdout_fd.as_ref()?);
         // SAFETY: F_GETPIPE_SZ reads a property of a descriptor this struct owns.
