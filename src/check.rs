@@ -38,6 +38,8 @@ struct Report<'a> {
 }
 
 /// Runs every step (stopping at the first failure); prints the report; returns the exit code.
+/// `wazion-mcp check` runs instead of the bridge, so its report may use stdout.
+#[allow(clippy::print_stdout)]
 pub async fn run(settings: Settings, json: bool) -> i32 {
     let steps = diagnose(&settings).await;
     let ok = steps.iter().all(|s| s.ok);

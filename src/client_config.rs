@@ -30,6 +30,7 @@ pub const TOKEN_PLACEHOLDER: &str = "<paste your token here>";
 
 /// Runs the subcommand; returns the exit code. Output goes to stdout (this is not the
 /// bridge, so stdout is free) and errors to stderr.
+#[allow(clippy::print_stdout)]
 pub fn run(req: Request) -> i32 {
     let command = match std::env::current_exe().and_then(|p| p.canonicalize()) {
         Ok(p) => p.display().to_string(),

@@ -1,6 +1,12 @@
 //! wazion-mcp as a library: the bridge's modules, exposed so the binary, the benchmarks,
 //! the property tests and the fuzz targets all exercise the same code. The binary
 //! (`src/main.rs`) is the product; this API is not meant for other crates.
+//!
+//! stdout is the protocol channel while bridging (S3): only `stdio::StdoutWriter` writes
+//! it. `print!`/`println!` are denied crate-wide; the two helper subcommands, `check` and
+//! `config`, which run instead of the bridge (never beside it, see `main`), allow them for
+//! their reports.
+#![deny(clippy::print_stdout)]
 
 pub mod check;
 pub mod cli;

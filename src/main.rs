@@ -4,6 +4,8 @@
 //! runs the bridge until stdin closes or a signal arrives. `check` and `config` are the two
 //! helper subcommands. See ARCHITECTURE.md for the map.
 
+#![deny(clippy::print_stdout)] // stdout is the protocol channel (S3); see lib.rs
+
 use clap::Parser;
 use wazion_mcp::cli::{BridgeArgs, Cli, Command};
 use wazion_mcp::{check, client_config, config, logging, relay};
