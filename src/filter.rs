@@ -62,18 +62,12 @@ impl ToolFilter {
 /// `params.name` of a `tools/call` request.
 pub fn called_tool(request: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
-    struct Msg<'a> {
-        #[serde(borrow)]
-        params: Option<Params<'a>>,
-    }
-    #[derive(Deserialize)]
     struct Params<'a> {
         #[serde(borrow)]
         name: Option<Cow<'a, str>>,
     }
-    serde_json::from_slice::<Msg<'_>>(request)
-        .ok()?
-        .params?
+    crate::jsonrpc::params::<Params<'_>>(request)
+        .ok()??
         .name
         .map(Cow::into_owned)
 }

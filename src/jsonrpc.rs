@@ -252,20 +252,28 @@ pub fn initialize_result_version(bytes: &[u8]) -> Option<String> {
     m.result?.protocol_version.map(Cow::into_owned)
 }
 
+/// A message's `params` read as `P` (borrowing from `bytes`): `Ok(None)` when the message has
+/// no `params`, `Err` when the bytes are not such a message. The one reader of `params` for
+/// the helpers that need a field or two of it.
+pub fn params<'a, P: Deserialize<'a>>(bytes: &'a [u8]) -> Result<Option<P>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Msg<P> {
+        params: Option<P>,
+    }
+    serde_json::from_slice::<Msg<P>>(bytes).map(|m| m.params)
+}
+
 /// Reads `params.requestId` of a `notifications/cancelled` (raw id text).
 pub fn cancelled_request_id(bytes: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Msg<'a> {
-        #[serde(borrow)]
-        params: Option<Params<'a>>,
-    }
     #[derive(Deserialize)]
     struct Params<'a> {
         #[serde(borrow, rename = "requestId")]
         request_id: Option<&'a RawValue>,
     }
-    let m: Msg<'_> = serde_json::from_slice(bytes).ok()?;
-    m.params?.request_id.map(|r| r.get().to_string())
+    params::<Params<'_>>(bytes)
+        .ok()??
+        .request_id
+        .map(|r| r.get().to_string())
 }
 
 /// True when the bytes are a JSON-RPC response (`"jsonrpc":"2.0"` with `result` or `error`):

@@ -38,19 +38,11 @@ pub fn declared_version(message: &[u8]) -> Option<String> {
         return None;
     }
     #[derive(Deserialize)]
-    struct Msg<'a> {
-        #[serde(borrow)]
-        params: Option<Params<'a>>,
-    }
-    #[derive(Deserialize)]
     struct Params<'a> {
         #[serde(borrow, rename = "_meta")]
         meta: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
     }
-    let meta = serde_json::from_slice::<Msg<'_>>(message)
-        .ok()?
-        .params?
-        .meta?;
+    let meta = crate::jsonrpc::params::<Params<'_>>(message).ok()??.meta?;
     let raw = meta.get(META_PROTOCOL_VERSION)?;
     serde_json::from_str::<String>(raw.get()).ok()
 }

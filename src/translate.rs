@@ -87,11 +87,6 @@ pub fn discovered_version(discover: &[u8]) -> Option<String> {
 /// The client's `initialize`: its requested version, raw capabilities and raw clientInfo.
 pub fn client_initialize(message: &[u8]) -> (String, String, String) {
     #[derive(Deserialize)]
-    struct Msg<'a> {
-        #[serde(borrow)]
-        params: Option<Params<'a>>,
-    }
-    #[derive(Deserialize)]
     struct Params<'a> {
         #[serde(rename = "protocolVersion")]
         protocol_version: Option<String>,
@@ -100,9 +95,7 @@ pub fn client_initialize(message: &[u8]) -> (String, String, String) {
         #[serde(borrow, rename = "clientInfo")]
         client_info: Option<&'a RawValue>,
     }
-    let parsed = serde_json::from_slice::<Msg<'_>>(message)
-        .ok()
-        .and_then(|m| m.params);
+    let parsed = crate::jsonrpc::params::<Params<'_>>(message).ok().flatten();
     let version = parsed
         .as_ref()
         .and_then(|p| p.protocol_version.clone())
@@ -291,11 +284,6 @@ fn insert_into_params<'a>(message: &'a [u8], members: &str) -> Cow<'a, [u8]> {
 /// Inserts members at the front of `params._meta`, creating either when absent.
 fn insert_into_meta<'a>(message: &'a [u8], members: &str) -> Cow<'a, [u8]> {
     #[derive(Deserialize)]
-    struct Msg<'a> {
-        #[serde(borrow)]
-        params: Option<Params<'a>>,
-    }
-    #[derive(Deserialize)]
     struct Params<'a> {
         #[serde(borrow, rename = "_meta")]
         meta: Option<&'a RawValue>,
@@ -303,10 +291,8 @@ fn insert_into_meta<'a>(message: &'a [u8], members: &str) -> Cow<'a, [u8]> {
     let Some(text) = crate::jsonrpc::utf8(message) else {
         return Cow::Borrowed(message);
     };
-    match serde_json::from_str::<Msg<'_>>(text) {
-        Ok(Msg {
-            params: Some(Params { meta: Some(m) }),
-        }) if m.get().starts_with('{') => {
+    match crate::jsonrpc::params::<Params<'_>>(text.as_bytes()) {
+        Ok(Some(Params { meta: Some(m) })) if m.get().starts_with('{') => {
             Cow::Owned(insert_members(message, offset_in(text, m), members))
         }
         Ok(_) => insert_into_params(message, &format!(r#""_meta":{{{members}}}"#)),
