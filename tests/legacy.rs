@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use support::driver::BridgeCmd;
+use support::driver::{Bridge, BridgeCmd};
 use support::scripted::{self, Recorded, Scripted, Sse};
 
 const TOKEN: &str = "legacy-token";
@@ -174,15 +174,13 @@ async fn a_closed_legacy_stream_answers_pending_requests_with_an_error() {
     bridge.finish(Duration::from_secs(3)).await;
 }
 
-/// When the server closes the legacy stream, the next message reconnects: a new GET, the
-/// client's `initialize` replayed under a private id (its answer is taken by the bridge, not
-/// written to stdout), `notifications/initialized`, then the message itself, answered on the
-/// new stream. The legacy transport has no resumption, so this is a new session, as after a
-/// 404 on Streamable HTTP.
-#[tokio::test]
-async fn the_next_message_after_a_closed_legacy_stream_reconnects() {
-    let server = Scripted::start().await;
-    let streams: Vec<Arc<std::sync::Mutex<Option<scripted::SseTx>>>> = ["a", "b"]
+/// A legacy stream the test can cut: the sender, until taken.
+type StreamSlot = Arc<std::sync::Mutex<Option<scripted::SseTx>>>;
+
+/// One legacy stream per name, served to successive GETs in order; each names the endpoint
+/// `/messages-<name>`.
+fn legacy_streams(server: &Scripted, names: &[&str]) -> Vec<StreamSlot> {
+    names
         .iter()
         .map(|name| {
             let (reply, tx) = scripted::sse_stream();
@@ -192,40 +190,66 @@ async fn the_next_message_after_a_closed_legacy_stream_reconnects() {
             server.once(|r| r.is_get(), reply);
             Arc::new(std::sync::Mutex::new(Some(tx)))
         })
-        .collect();
-    let answer_on = streams.clone();
-    server.always(
-        |r| r.is_post() && r.path.starts_with("/messages-"),
-        move |r: &Recorded| {
-            let stream = &answer_on[usize::from(r.path.ends_with("-b"))];
-            if let (Some(id), Some(method)) = (r.rpc_id_raw(), r.rpc_method()) {
-                let result = match method.as_str() {
-                    "initialize" => json!({"protocolVersion":"2024-11-05","capabilities":{"tools":{}},"serverInfo":{"name":"old","version":"1"}}),
-                    _ => json!({"content":[{"type":"text","text":format!("answered on {}", r.path)}]}),
-                };
-                if let Some(s) = stream.lock().unwrap().as_ref() {
-                    s.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#));
-                }
-            }
-            scripted::status(202)
-        },
-    );
+        .collect()
+}
+
+/// The answer to an `initialize` with raw id `id`, as a legacy server sends it.
+fn legacy_init_answer(id: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"result":{{"protocolVersion":"2024-11-05","capabilities":{{"tools":{{}}}},"serverInfo":{{"name":"old","version":"1"}}}}}}"#
+    )
+}
+
+/// A bridge on `--transport sse` that initialized over `first`, which the server then
+/// closed; returns once the bridge has seen the close.
+async fn bridge_after_a_closed_stream(server: &Scripted, first: &StreamSlot) -> Bridge {
     let mut bridge = BridgeCmd::new(&server.url())
         .token(TOKEN)
         .arg("--transport")
         .arg("sse")
         .spawn();
     bridge.handshake("2024-11-05").await;
-
-    let first = streams[0].lock().unwrap().take();
-    first.expect("stream a").cut();
+    let taken = first.lock().unwrap().take();
+    taken.expect("the first stream").cut();
     bridge
         .wait_stderr_line(Duration::from_secs(10), |l| {
             l.contains("the next message reconnects")
         })
         .await
         .expect("the bridge saw the stream close");
+    bridge
+}
 
+/// When the server closes the legacy stream, the next message reconnects: a new GET, the
+/// client's `initialize` replayed under a private id (its answer is taken by the bridge, not
+/// written to stdout), `notifications/initialized`, then the message itself, answered on the
+/// new stream. The legacy transport has no resumption, so this is a new session, as after a
+/// 404 on Streamable HTTP.
+#[tokio::test]
+async fn the_next_message_after_a_closed_legacy_stream_reconnects() {
+    let server = Scripted::start().await;
+    let streams = legacy_streams(&server, &["a", "b"]);
+    let answer_on = streams.clone();
+    server.always(
+        |r| r.is_post() && r.path.starts_with("/messages-"),
+        move |r: &Recorded| {
+            let stream = &answer_on[usize::from(r.path.ends_with("-b"))];
+            if let (Some(id), Some(method)) = (r.rpc_id_raw(), r.rpc_method()) {
+                let answer = match method.as_str() {
+                    "initialize" => legacy_init_answer(&id),
+                    _ => {
+                        let result = json!({"content":[{"type":"text","text":format!("answered on {}", r.path)}]});
+                        format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+                    }
+                };
+                if let Some(s) = stream.lock().unwrap().as_ref() {
+                    s.msg(&answer);
+                }
+            }
+            scripted::status(202)
+        },
+    );
+    let mut bridge = bridge_after_a_closed_stream(&server, &streams[0]).await;
     bridge
         .send(r#"{"jsonrpc":"2.0","id":"c2","method":"tools/call","params":{"name":"x","arguments":{}}}"#)
         .await;
@@ -262,39 +286,23 @@ async fn the_next_message_after_a_closed_legacy_stream_reconnects() {
 #[tokio::test]
 async fn a_refused_legacy_reconnect_answers_with_the_servers_words() {
     let server = Scripted::start().await;
-    let (reply, tx) = scripted::sse_stream();
-    tx.send(Sse::Raw("event: endpoint\ndata: /messages\n\n".into()));
-    server.once(|r| r.is_get(), reply);
+    let streams = legacy_streams(&server, &["a"]);
     let refusal = r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Unauthorized: invalid or missing Bearer token."},"id":1}"#;
     server.always(|r| r.is_get(), move |_| scripted::json(401, refusal));
-    let stream = Arc::new(std::sync::Mutex::new(Some(tx)));
-    let answer_on = stream.clone();
+    let answer_on = streams[0].clone();
     server.always(
-        |r| r.is_post() && r.path == "/messages",
+        |r| r.is_post() && r.path == "/messages-a",
         move |r: &Recorded| {
-            if r.rpc_method().as_deref() == Some("initialize") {
-                let id = r.rpc_id_raw().unwrap();
-                if let Some(s) = answer_on.lock().unwrap().as_ref() {
-                    s.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"protocolVersion":"2024-11-05","capabilities":{{}},"serverInfo":{{"name":"old","version":"1"}}}}}}"#));
-                }
+            if r.rpc_method().as_deref() == Some("initialize")
+                && let Some(id) = r.rpc_id_raw()
+                && let Some(s) = answer_on.lock().unwrap().as_ref()
+            {
+                s.msg(&legacy_init_answer(&id));
             }
             scripted::status(202)
         },
     );
-    let mut bridge = BridgeCmd::new(&server.url())
-        .token(TOKEN)
-        .arg("--transport")
-        .arg("sse")
-        .spawn();
-    bridge.handshake("2024-11-05").await;
-    let taken = stream.lock().unwrap().take();
-    taken.expect("the stream").cut();
-    bridge
-        .wait_stderr_line(Duration::from_secs(10), |l| {
-            l.contains("the next message reconnects")
-        })
-        .await
-        .expect("the bridge saw the stream close");
+    let mut bridge = bridge_after_a_closed_stream(&server, &streams[0]).await;
 
     bridge
         .send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#)
@@ -312,17 +320,7 @@ async fn a_refused_legacy_reconnect_answers_with_the_servers_words() {
 #[tokio::test]
 async fn a_reconnect_whose_stream_closes_answers_at_once() {
     let server = Scripted::start().await;
-    let streams: Vec<Arc<std::sync::Mutex<Option<scripted::SseTx>>>> = ["a", "b"]
-        .iter()
-        .map(|name| {
-            let (reply, tx) = scripted::sse_stream();
-            tx.send(Sse::Raw(format!(
-                "event: endpoint\ndata: /messages-{name}\n\n"
-            )));
-            server.once(|r| r.is_get(), reply);
-            Arc::new(std::sync::Mutex::new(Some(tx)))
-        })
-        .collect();
+    let streams = legacy_streams(&server, &["a", "b"]);
     let on = streams.clone();
     server.always(
         |r| r.is_post() && r.path.starts_with("/messages-"),
@@ -337,25 +335,12 @@ async fn a_reconnect_whose_stream_closes_answers_at_once() {
             } else if let Some(id) = r.rpc_id_raw()
                 && let Some(s) = stream.lock().unwrap().as_ref()
             {
-                s.msg(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"protocolVersion":"2024-11-05","capabilities":{{}},"serverInfo":{{"name":"old","version":"1"}}}}}}"#));
+                s.msg(&legacy_init_answer(&id));
             }
             scripted::status(202)
         },
     );
-    let mut bridge = BridgeCmd::new(&server.url())
-        .token(TOKEN)
-        .arg("--transport")
-        .arg("sse")
-        .spawn();
-    bridge.handshake("2024-11-05").await;
-    let first = streams[0].lock().unwrap().take();
-    first.expect("stream a").cut();
-    bridge
-        .wait_stderr_line(Duration::from_secs(10), |l| {
-            l.contains("the next message reconnects")
-        })
-        .await
-        .expect("the bridge saw the stream close");
+    let mut bridge = bridge_after_a_closed_stream(&server, &streams[0]).await;
     bridge
         .send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#)
         .await;
