@@ -207,7 +207,7 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         .post(Bytes::from_static(INITIALIZE), &SessionHeaders::default())
         .await;
     let https = settings.url.scheme() == "https";
-    let (meta, body) = match collect(reply, "\"wazion-mcp-check-1\"").await {
+    let (meta, body) = match collect(reply, INITIALIZE_ID).await {
         Ok(x) => x,
         Err(failure) => {
             let (step, fix) = match &failure {
@@ -301,7 +301,7 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
     let reply = upstream
         .post(Bytes::from_static(TOOLS_LIST), &session)
         .await;
-    match collect(reply, "\"wazion-mcp-check-2\"").await {
+    match collect(reply, TOOLS_LIST_ID).await {
         Ok((meta, body)) if meta.status.is_success() && jsonrpc::error_code(&body).is_none() => {
             steps.push(pass("tools/list", tools_detail(&body), started));
         }
@@ -385,6 +385,9 @@ async fn modern_steps(
     }
 }
 
+/// The raw ids of the check's two requests, as they appear in `INITIALIZE` and `TOOLS_LIST`.
+const INITIALIZE_ID: &str = r#""wazion-mcp-check-1""#;
+const TOOLS_LIST_ID: &str = r#""wazion-mcp-check-2""#;
 const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":"wazion-mcp-check-1","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"wazion-mcp-check","version":"1"}}}"#;
 const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 const TOOLS_LIST: &[u8] = br#"{"jsonrpc":"2.0","id":"wazion-mcp-check-2","method":"tools/list"}"#;
@@ -435,7 +438,16 @@ async fn legacy_steps(
     let mut events = link.events;
 
     let started = Instant::now();
-    let body = match legacy_call(upstream, &link.endpoint, &mut events, INITIALIZE, hints).await {
+    let body = match legacy_call(
+        upstream,
+        &link.endpoint,
+        &mut events,
+        INITIALIZE,
+        INITIALIZE_ID,
+        hints,
+    )
+    .await
+    {
         Ok(body) if jsonrpc::error_code(&body).is_none() => body,
         Ok(body) => {
             let words = String::from_utf8_lossy(&body).into_owned();
@@ -457,7 +469,16 @@ async fn legacy_steps(
         .await;
 
     let started = Instant::now();
-    match legacy_call(upstream, &link.endpoint, &mut events, TOOLS_LIST, hints).await {
+    match legacy_call(
+        upstream,
+        &link.endpoint,
+        &mut events,
+        TOOLS_LIST,
+        TOOLS_LIST_ID,
+        hints,
+    )
+    .await
+    {
         Ok(body) if jsonrpc::error_code(&body).is_none() => {
             steps.push(pass("tools/list", tools_detail(&body), started))
         }
@@ -469,18 +490,16 @@ async fn legacy_steps(
     }
 }
 
-/// POSTs `request` to the legacy endpoint and waits (bounded) for its answer on `events`.
+/// POSTs `request` to the legacy endpoint and waits (bounded) for the answer to `id` (raw)
+/// on `events`.
 async fn legacy_call(
     upstream: &Upstream,
     endpoint: &reqwest::Url,
     events: &mut EventStream,
     request: &'static [u8],
+    id: &str,
     hints: &Hints<'_>,
 ) -> Result<Bytes, String> {
-    let id = jsonrpc::utf8(request)
-        .and_then(|t| jsonrpc::parse_single(t).ok())
-        .and_then(|e| e.id_key().map(str::to_string))
-        .unwrap_or_default();
     match upstream
         .post_to(endpoint, Bytes::from_static(request))
         .await
@@ -490,14 +509,14 @@ async fn legacy_call(
         }
         Ok(Reply::Json(_, body)) => return Ok(body),
         Ok(Reply::Events(_, mut stream)) => {
-            return first_response(&mut stream, &id)
+            return first_response(&mut stream, id)
                 .await
                 .ok_or_else(|| describe(&Failure::StreamEnded, hints));
         }
         Ok(Reply::Accepted) => {}
         Err(e) => return Err(describe(&Failure::Net(e), hints)),
     }
-    match tokio::time::timeout(LEGACY_WAIT, first_response(events, &id)).await {
+    match tokio::time::timeout(LEGACY_WAIT, first_response(events, id)).await {
         Ok(Some(body)) => Ok(body),
         Ok(None) => Err(describe(&Failure::LegacyStreamClosed, hints)),
         Err(_) => Err(format!(
