@@ -57,16 +57,21 @@ mod tools;
 #[path = "../tests/support/pki.rs"]
 mod pki;
 
+#[path = "relay/hot_symbols.rs"]
+mod hot_symbols;
+
 /// The release binary cargo built for this bench.
 const BIN: &str = env!("CARGO_BIN_EXE_wazion-mcp");
+
+/// The binary under test, once chosen ([`bin`]).
+static BIN_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The binary under test: `$WAZION_MCP_BENCH_BIN` to compare another build, else the one
 /// `cargo install` makes ([`install_build`]), else [`BIN`].
 fn bin() -> &'static str {
-    static BIN_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     BIN_PATH.get_or_init(|| {
         std::env::var("WAZION_MCP_BENCH_BIN").unwrap_or_else(|_| {
-            install_build().unwrap_or_else(|e| {
+            install_build(None).unwrap_or_else(|e| {
                 eprintln!("bench relay: {e}; measuring {BIN} instead");
                 BIN.to_string()
             })
@@ -77,15 +82,19 @@ fn bin() -> &'static str {
 /// Builds `wazion-mcp` as users get it. The binary cargo builds for this bench ([`BIN`]) has
 /// the dev-dependencies' features unified in (tokio's "full", among others): measured 0.6 MiB
 /// larger, with more code pages resident. This one goes to `target/bench-bin` (incremental
-/// after the first run).
-fn install_build() -> Result<String, String> {
+/// after the first run). With `link_map`, LLD also writes its link map there (see build.rs).
+fn install_build(link_map: Option<&Path>) -> Result<String, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let dir = target_dir().join("bench-bin");
     println!(
         "building the release binary as `cargo install` does, in {}",
         dir.display()
     );
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    if let Some(map) = link_map {
+        cmd.env("WAZION_MCP_LINK_MAP", map);
+    }
+    let status = cmd
         .args([
             "build",
             "--release",
@@ -125,8 +134,13 @@ fn main() {
     }
     // `-- --serve`: only run the two upstreams (for profiling the bridge by hand).
     let serve_only = std::env::args().any(|a| a == "--serve");
-    if !serve_only {
-        bin(); // built before the watchdog starts: a first build takes minutes
+    // `-- --hot-symbols`: regenerate link/hot-symbols.txt (see hot_symbols.rs).
+    let hot_symbols = std::env::args().any(|a| a == hot_symbols::ARG);
+    // Built before the watchdog starts: a first build takes minutes.
+    if hot_symbols {
+        hot_symbols::build();
+    } else if !serve_only {
+        bin();
     }
     let watchdog = if serve_only { SERVE_LIMIT } else { WATCHDOG };
     std::thread::spawn(move || {
@@ -160,6 +174,28 @@ fn main() {
         println!("canned JSON: {json_url}\ncanned SSE:  {sse_url}\nrmcp:        {rmcp_url}");
         println!("serving until stdin closes (at most {SERVE_LIMIT:?})");
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        return;
+    }
+    if hot_symbols {
+        let (tls_url, ca_path) = server_rt.block_on(start_canned_tls_with_ca_file());
+        let ca_arg = ca_path.display().to_string();
+        hot_symbols::run(&[
+            hot_symbols::Session {
+                url: &json_url,
+                extra: &[],
+                big: true,
+            },
+            hot_symbols::Session {
+                url: &sse_url,
+                extra: &[],
+                big: true,
+            },
+            hot_symbols::Session {
+                url: &tls_url,
+                extra: &["--ca-file", &ca_arg],
+                big: false,
+            },
+        ]);
         return;
     }
 
@@ -205,6 +241,7 @@ fn main() {
     bridge.handshake();
     std::thread::sleep(Duration::from_millis(100));
     let rss_idle = bridge.status_kib("VmRSS") as f64 / 1024.0;
+    let code_idle = binary_code_resident_kib(bridge.pid());
     let direct = client_rt.block_on(Direct::connect(&json_url));
 
     // Warm-up: connections, allocator, caches.
@@ -298,6 +335,20 @@ fn main() {
         "MiB",
         rss_idle,
         Target::BridgeAtMost(5.0),
+    );
+    // Most of the idle RSS is the binary's code; build.rs lays the hot part out together
+    // (link/hot-symbols.txt). A figure near the whole .text says that list has gone stale.
+    report.single(
+        "bridge RSS idle: the binary's code resident",
+        "KiB",
+        code_idle.0 as f64,
+        None,
+    );
+    report.single(
+        "bridge RSS idle: the binary's code mapped",
+        "KiB",
+        code_idle.1 as f64,
+        None,
     );
     report.single(
         "bridge RSS peak after small calls (VmHWM)",
@@ -410,8 +461,7 @@ fn main() {
 
     // ----- https (TLS; HTTP/2 by ALPN): what a bridge to WAzion loads ------------------
     let (tls_url, ca_pem) = server_rt.block_on(start_canned_tls());
-    let ca_path = target_dir().join("bench-relay-ca.pem");
-    std::fs::write(&ca_path, &ca_pem).expect("write the bench CA");
+    let ca_path = write_bench_ca(&ca_pem);
     let ca_arg = ca_path.display().to_string();
     let tls_args = ["--ca-file", ca_arg.as_str()];
     let (d_start, b_start) = startup(&client_rt, &tls_url, Some(&ca_pem), &tls_args, 20);
@@ -579,6 +629,19 @@ async fn start_canned_tls() -> (String, String) {
     let port = listener.local_addr().expect("local addr").port();
     pki::serve_tls(listener, pki.server_config(), app, || {});
     (format!("https://localhost:{port}/json"), pki.ca_pem)
+}
+
+/// Writes the bench CA where the bridge's `--ca-file` can read it.
+fn write_bench_ca(ca_pem: &str) -> PathBuf {
+    let ca_path = target_dir().join("bench-relay-ca.pem");
+    std::fs::write(&ca_path, ca_pem).expect("write the bench CA");
+    ca_path
+}
+
+/// [`start_canned_tls`], with the CA written to a file: the https URL and that file.
+async fn start_canned_tls_with_ca_file() -> (String, PathBuf) {
+    let (url, ca_pem) = start_canned_tls().await;
+    (url, write_bench_ca(&ca_pem))
 }
 
 #[derive(Deserialize)]
@@ -845,6 +908,30 @@ impl Direct {
 }
 
 /// The bridge binary on pipes. Reads block; the watchdog bounds the run.
+/// The command line and environment every bridge of this bench runs with.
+fn bridge_command(url: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg(url)
+        .args(extra)
+        .args(["--log-level", "error"])
+        .env("WAZION_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for v in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
 struct BridgeProc {
     child: Child,
     stdin: ChildStdin,
@@ -859,26 +946,7 @@ impl BridgeProc {
 
     /// The bridge with extra flags (`--ca-file` for the https upstream).
     fn spawn_with(url: &str, extra: &[&str]) -> Self {
-        let mut cmd = Command::new(bin());
-        cmd.arg(url)
-            .args(extra)
-            .args(["--log-level", "error"])
-            .env("WAZION_TOKEN", TOKEN)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for v in [
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
-            cmd.env_remove(v);
-        }
-        Self::from_command(cmd)
+        Self::from_command(bridge_command(url, extra))
     }
 
     /// This bench binary in its stdio-floor role (see [`stdio_floor`]).
@@ -1222,6 +1290,29 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// The binary's executable mapping in `pid`: (KiB resident, KiB mapped), from smaps.
+fn binary_code_resident_kib(pid: u32) -> (u64, u64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut resident, mut size) = (0, 0);
+    let mut in_code = false;
+    for line in smaps.lines() {
+        let mut cols = line.split_whitespace();
+        let first = cols.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            let perms = cols.next().unwrap_or("");
+            in_code = perms.contains('x') && line.ends_with(bin());
+        } else if in_code {
+            let kib = cols.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            match first {
+                "Size:" => size += kib,
+                "Rss:" => resident += kib,
+                _ => {}
+            }
+        }
+    }
+    (resident, size)
 }
 
 /// utime + stime of a whole process (all threads, live and exited), from /proc/<pid>/stat,
