@@ -132,11 +132,15 @@ pub fn parse_single(text: &str) -> Result<Envelope<'_>, Invalid> {
             });
         }
     };
-    let id_text = raw.id.map(|r| r.get().to_string());
+    // The id text is copied only when there is an error to answer with it.
     let invalid = |reason: &str| Invalid {
         code: -32600,
         reason: reason.to_string(),
-        id: id_text.clone().filter(|t| t != "null"),
+        id: raw
+            .id
+            .map(RawValue::get)
+            .filter(|t| *t != "null")
+            .map(str::to_string),
     };
     if raw.jsonrpc.as_deref() != Some("2.0") {
         return Err(invalid("\"jsonrpc\" must be \"2.0\""));

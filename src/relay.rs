@@ -444,13 +444,14 @@ impl Bridge {
                 self.register(&id, method);
                 let this = self.clone();
                 let task_id = id.clone();
-                let handle = tokio::spawn(async move {
+                // Boxed for the reason given at the 2025-era spawn below.
+                let handle = tokio::spawn(Box::pin(async move {
                     let headers = this.modern_headers(&bytes, &version);
                     let result = this.exchange_with(bytes, &task_id, headers).await;
                     if let Err(failure) = result {
                         this.fail(&task_id, &failure).await;
                     }
-                });
+                }));
                 if let Some(slot) = self.pending().get_mut(&id) {
                     slot.task = Some(handle.abort_handle());
                     slot.modern = true;
@@ -461,12 +462,15 @@ impl Bridge {
                 self.register(&id, method);
                 let this = self.clone();
                 let task_id = id.clone();
-                let handle = tokio::spawn(async move {
+                // The exchange is a 6.5 KB future; tokio moves a spawned future several times
+                // on its way into the task and again when it finishes. Boxed, only a pointer
+                // moves: 2 000 fewer instructions per call (callgrind, issue #4).
+                let handle = tokio::spawn(Box::pin(async move {
                     let result = this.exchange(bytes, &task_id, false).await;
                     if let Err(failure) = result {
                         this.fail(&task_id, &failure).await;
                     }
-                });
+                }));
                 if let Some(slot) = self.pending().get_mut(&id) {
                     slot.task = Some(handle.abort_handle());
                 }

@@ -292,8 +292,15 @@ impl Upstream {
         // is not loaded. That is about 17 M instructions and some memory at every launch
         // (callgrind, issue #4), and a local server keeps working where no CA certificates are
         // installed at all (loading them is an error then).
+        //
+        // Nor can such an endpoint speak HTTP/2 (no TLS, no ALPN), whose refused streams are
+        // all that reqwest's retry layer retries: it is turned off there, because arming it
+        // clones every request's headers, URI and extensions (about 2 500 instructions of
+        // the 84 000 a call costs, callgrind).
         if settings.url.scheme() == "http" && !https_proxy_possible(settings.proxy.as_deref()) {
-            builder = builder.tls_certs_only(Vec::new());
+            builder = builder
+                .tls_certs_only(Vec::new())
+                .retry(reqwest::retry::never().max_retries_per_request(0));
         }
         if let Some(proxy) = &settings.proxy {
             let proxy = reqwest::Proxy::all(proxy.as_str())
