@@ -21,8 +21,9 @@
 //!
 //! CPU per call: for the bridge, the whole process (all threads, from
 //! `/proc/<pid>/task/*/schedstat`); for the direct client, the thread its runtime runs on.
-//! `cargo bench --bench relay -- --serve` only starts the upstreams and prints their URLs,
-//! for profiling the bridge by hand.
+//! `cargo bench --bench relay -- --serve` only starts the upstreams (the https one with its
+//! CA file) and prints their URLs, for profiling the bridge by hand; `-- --hot-symbols`
+//! rewrites `link/hot-symbols.txt` (see `relay/hot_symbols.rs`).
 
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Write};
@@ -171,7 +172,9 @@ fn main() {
     let json_url = format!("http://{}/json", canned.addr);
     let sse_url = format!("http://{}/sse", canned.addr);
     if serve_only {
+        let (tls_url, ca_path) = server_rt.block_on(start_canned_tls_with_ca_file());
         println!("canned JSON: {json_url}\ncanned SSE:  {sse_url}\nrmcp:        {rmcp_url}");
+        println!("canned https: {tls_url} (--ca-file {})", ca_path.display());
         println!("serving until stdin closes (at most {SERVE_LIMIT:?})");
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         return;
