@@ -72,31 +72,42 @@ conformance() { # driver scenario results-dir
     --timeout 30000 -o "$3")
 }
 
+# Runs scenario $2 with driver $1, results in directory $3: sets log and rc (the suite's exit).
+run_scenario() {
+  log=$3-${2//\//_}.log
+  rc=0
+  conformance "$1" "$2" "$3" >"$log" 2>&1 || rc=$?
+}
+# Reads the checks of scenario $2 from results directory $1: sets verdict, nok, nbad, nwarn, why.
+read_checks() {
+  read -r _ verdict nok nbad nwarn why < <(node "$ROOT/ci/conformance/verdict.mjs" "$1" "$2")
+}
+# Counts scenario $s as passed (suite exit 0 and every check passed) or failed; $1 names the client.
+judge() {
+  if [ "$rc" = 0 ] && [ "$verdict" = pass ]; then
+    passed=$((passed + 1)); say "PASS  $s, $1 ($nok checks)"
+  else
+    failed=$((failed + 1)); say "FAIL  $s, $1 (exit $rc; $nok ok, $nbad failed, $nwarn warnings) $why"
+    show_log "$log"
+  fi
+}
+
 passed=0
 failed=0
 xfailed=()
 
 # ---------------------------------------------------------------- 1. modern pass-through
 for s in "${MODERN[@]}"; do
-  log=$RUN/modern-${s//\//_}.log
-  rc=0
-  conformance driver2026.mjs "$s" "$RUN/modern" >"$log" 2>&1 || rc=$?
-  read -r _ verdict nok nbad nwarn why < <(node "$ROOT/ci/conformance/verdict.mjs" "$RUN/modern" "$s")
-  if [ "$rc" = 0 ] && [ "$verdict" = pass ]; then
-    passed=$((passed + 1)); say "PASS  $s, 2026-07-28 client ($nok checks)"
-  else
-    failed=$((failed + 1)); say "FAIL  $s, 2026-07-28 client (exit $rc; $nok ok, $nbad failed, $nwarn warnings) $why"
-    show_log "$log"
-  fi
+  run_scenario driver2026.mjs "$s" "$RUN/modern"
+  read_checks "$RUN/modern" "$s"
+  judge "2026-07-28 client"
 done
 
 # ---------------------------------------------------------------- 2. translation
 for s in "${TRANSLATION[@]}"; do
-  log=$RUN/translation-${s//\//_}.log
-  rc=0
   # The suite exits 1 here (it counts the initialize POST's misses); judge the checks and
   # the client's own exit code instead.
-  conformance .run/driver.mjs "$s" "$RUN/translation" >"$log" 2>&1 || rc=$?
+  run_scenario .run/driver.mjs "$s" "$RUN/translation"
   read -r verdict why < <(node "$NEXT/translation-verdict.mjs" "$RUN/translation" "$s")
   if grep -q '^Client exited with code' "$log"; then
     verdict=fail why="the SDK client failed: $why"
@@ -109,23 +120,14 @@ for s in "${TRANSLATION[@]}"; do
   fi
 done
 for s in "${TRANSLATION_PLAIN[@]}"; do
-  log=$RUN/translation-${s//\//_}.log
-  rc=0
-  conformance .run/driver.mjs "$s" "$RUN/translation" >"$log" 2>&1 || rc=$?
-  read -r _ verdict nok nbad nwarn why < <(node "$ROOT/ci/conformance/verdict.mjs" "$RUN/translation" "$s")
-  if [ "$rc" = 0 ] && [ "$verdict" = pass ]; then
-    passed=$((passed + 1)); say "PASS  $s, 2025 SDK client through translation ($nok checks)"
-  else
-    failed=$((failed + 1)); say "FAIL  $s, 2025 SDK client through translation (exit $rc; $nok ok, $nbad failed, $nwarn warnings) $why"
-    show_log "$log"
-  fi
+  run_scenario .run/driver.mjs "$s" "$RUN/translation"
+  read_checks "$RUN/translation" "$s"
+  judge "2025 SDK client through translation"
 done
 for entry in "${TRANSLATION_XFAIL[@]}"; do
   s=${entry%%|*}
-  log=$RUN/translation-${s//\//_}.log
-  rc=0
-  conformance .run/driver.mjs "$s" "$RUN/translation" >"$log" 2>&1 || rc=$?
-  read -r _ verdict nok nbad nwarn why < <(node "$ROOT/ci/conformance/verdict.mjs" "$RUN/translation" "$s")
+  run_scenario .run/driver.mjs "$s" "$RUN/translation"
+  read_checks "$RUN/translation" "$s"
   if [ "$verdict" = pass ] && [ "$rc" = 0 ]; then
     failed=$((failed + 1)); say "FAIL  $s, 2025 SDK client through translation, passed but is listed in TRANSLATION_XFAIL: remove it there"
   elif [ "$nbad$nwarn" != 00 ] || [ "$rc" != 0 ]; then
