@@ -50,16 +50,7 @@ async fn hidden_tools_vanish_from_every_page_and_cannot_be_called() {
         |r| r.is_rpc("tools/list") && r.body_str().contains("p2"),
         scripted::json(200, tools_page("2", &["delete_all", "get_orders"], None)),
     );
-    server.always(
-        |r| r.is_rpc("tools/call"),
-        |r| {
-            let id = r.rpc_id_raw().unwrap();
-            scripted::json(
-                200,
-                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[]}}}}"#),
-            )
-        },
-    );
+    server.answer_every("tools/call", r#"{"content":[]}"#);
     let mut bridge = BridgeCmd::new(&server.url())
         .arg("--allow-tool")
         .arg("get_*")

@@ -9,25 +9,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::driver::BridgeCmd;
-use support::scripted::{self, Scripted};
+use support::scripted::Scripted;
 
 const TOKEN: &str = "wz_log_secret_77";
 
 #[tokio::test]
 async fn log_file_is_private_json_and_holds_one_line_per_message_without_secrets() {
     let server = Scripted::start().await;
-    server.always(
-        |r| r.is_rpc("tools/call"),
-        |r| {
-            let id = r.rpc_id_raw().unwrap();
-            scripted::json(
-                200,
-                format!(
-                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"secretResult":"s3cr3t-result"}}}}"#
-                ),
-            )
-        },
-    );
+    server.answer_every("tools/call", r#"{"secretResult":"s3cr3t-result"}"#);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bridge.log");
     std::fs::write(&path, "earlier line\n").unwrap();

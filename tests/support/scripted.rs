@@ -413,6 +413,19 @@ impl Scripted {
             remaining: None,
         });
     }
+    /// Answers every `method` request with `result` (raw JSON) under the request's own id.
+    pub fn answer_every(&self, method: &'static str, result: &'static str) {
+        self.always(
+            move |r| r.is_rpc(method),
+            move |r| {
+                let id = r.rpc_id_raw().unwrap_or_else(|| "null".into());
+                json(
+                    200,
+                    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#),
+                )
+            },
+        );
+    }
     fn add_rule(&self, rule: Rule) {
         self.inner.state.lock().unwrap().rules.push(rule);
     }
