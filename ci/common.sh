@@ -28,3 +28,18 @@ install_node22() {
   fi
   export PATH="$(dirname "$NODE22"):$PATH"
 }
+
+# Runs `npm ci` in folder $1 unless its package-lock.json is what was installed last time (a
+# stamp in node_modules). No package here needs its install scripts (the Inspector's
+# postinstall is a no-op when installed as a dependency), so none are run. $2: the log's
+# name under ci/.tools; $3: what is being installed, for the progress line.
+npm_ci_once() {
+  local lock_sum stamp=$1/node_modules/.wazion-ci-lock
+  lock_sum=$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+    say "npm ci in ${1#"$ROOT"/} ($3; versions from package-lock.json)"
+    (cd "$1" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >"$TOOLS/$2" 2>&1 \
+      || { cat "$TOOLS/$2"; exit 1; }
+    echo "$lock_sum" >"$stamp"
+  fi
+}

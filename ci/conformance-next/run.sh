@@ -43,14 +43,7 @@ TRANSLATION_XFAIL=(
 # ---------------------------------------------------------------- tools
 install_node22
 
-lock_sum=$(sha256sum "$NEXT/package-lock.json" | cut -d' ' -f1)
-stamp=$NEXT/node_modules/.wazion-ci-lock
-if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
-  say "npm ci in ci/conformance-next (versions from package-lock.json)"
-  (cd "$NEXT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >"$TOOLS/npm-ci-next.log" 2>&1 \
-    || { cat "$TOOLS/npm-ci-next.log"; exit 1; }
-  echo "$lock_sum" >"$stamp"
-fi
+npm_ci_once "$NEXT" npm-ci-next.log "the 2026-07-28 suite and SDK"
 SUITE=$NEXT/node_modules/@modelcontextprotocol/conformance/dist/index.js
 say "node $(node --version), @modelcontextprotocol/conformance" \
   "$(node -p "require('$NEXT/node_modules/@modelcontextprotocol/conformance/package.json').version")," \

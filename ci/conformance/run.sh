@@ -34,16 +34,7 @@ DEMO=$TARGET/debug/examples/demo_server
 install_node22
 say "node $(node --version) ($NODE22)"
 
-lock_sum=$(sha256sum "$CONF/package-lock.json" | cut -d' ' -f1)
-stamp=$CONF/node_modules/.wazion-ci-lock
-if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
-  say "npm ci in ci/conformance (conformance suite, SDK, Inspector; versions from package-lock.json)"
-  # No package here needs its install scripts (the Inspector's postinstall is a no-op when
-  # installed as a dependency), so none are run.
-  (cd "$CONF" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >"$TOOLS/npm-ci.log" 2>&1 \
-    || { cat "$TOOLS/npm-ci.log"; exit 1; }
-  echo "$lock_sum" >"$stamp"
-fi
+npm_ci_once "$CONF" npm-ci.log "conformance suite, SDK, Inspector"
 ver() { node -p "require('$CONF/node_modules/$1/package.json').version"; }
 say "clients: @modelcontextprotocol/conformance $(ver @modelcontextprotocol/conformance)," \
   "@modelcontextprotocol/sdk $(ver @modelcontextprotocol/sdk)," \
