@@ -194,6 +194,7 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         host: &settings.host_label,
         token_env: &settings.token_env,
         token_present: settings.token_present,
+        secrets: &settings.secrets,
     };
 
     if settings.transport == TransportKind::Sse {

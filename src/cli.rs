@@ -149,11 +149,23 @@ pub struct BridgeArgs {
     #[arg(long = "deny-tool", value_name = "GLOB")]
     pub deny_tools: Vec<String>,
 
-    /// Seconds a request may wait without receiving a single byte from the server before it
-    /// is answered with an error. Progress notifications and SSE keep-alives reset the clock,
-    /// so long tool calls that report progress are never cut.
+    /// Seconds a request may wait without receiving anything from the server before it is
+    /// answered with an error. Any byte of a JSON body and any SSE event (progress
+    /// notifications included) reset the clock, so long tool calls that report progress are
+    /// never cut; SSE comments (`: keep-alive`) do not, so a stream that only says it is alive
+    /// cannot hold a call open forever.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub idle_timeout: u64,
+
+    /// Overall limit, in seconds, on one request: when it passes, the request is answered
+    /// with an error and its exchange closed, however busy the server looks. Default: none.
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout: Option<u64>,
+
+    /// Requests forwarded at once. While this many are unanswered, stdin is not read (the
+    /// pipe is the queue), so memory and connections stay bounded.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_in_flight: usize,
 
     /// Seconds allowed to establish a connection (TCP and TLS) to the server.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]

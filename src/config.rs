@@ -25,6 +25,12 @@ pub struct Settings {
     pub token_env: String,
     pub token_present: bool,
     pub idle_timeout: Duration,
+    /// `--request-timeout`: the overall limit on one request, if any.
+    pub request_timeout: Option<Duration>,
+    /// `--max-in-flight`, at least 1.
+    pub max_in_flight: usize,
+    /// Values that must never reach an answer: the token and every `--header` value.
+    pub secrets: Vec<String>,
     pub connect_timeout: Duration,
     pub max_message_bytes: usize,
     /// PEM bytes of extra CA certificates (`--ca-file`).
@@ -57,9 +63,11 @@ pub fn from_cli(
     let host_label = host_label(&url);
 
     let mut headers = HeaderMap::new();
+    let mut secrets = Vec::new();
     for raw in &cli.headers {
         match parse_header(raw, &env)? {
             HeaderSpec::Ready(name, value) => {
+                secrets.extend(secret_parts(&value));
                 headers.append(name, value);
             }
             HeaderSpec::MissingVars(name, vars) => warnings.push(format!(
@@ -73,6 +81,7 @@ pub fn from_cli(
     let token_present = token.is_some();
     match token {
         Some(token) => {
+            secrets.push(token.clone());
             let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 ConfigError(format!(
                     "the token in {} contains characters that cannot go in an HTTP header; \
@@ -115,6 +124,9 @@ pub fn from_cli(
             token_env: cli.token_env.clone(),
             token_present,
             idle_timeout: Duration::from_secs(cli.idle_timeout.max(1)),
+            request_timeout: cli.request_timeout.map(|s| Duration::from_secs(s.max(1))),
+            max_in_flight: cli.max_in_flight.max(1),
+            secrets,
             connect_timeout: Duration::from_secs(cli.connect_timeout.max(1)),
             max_message_bytes: cli.max_message_bytes.max(1024),
             extra_ca_pem,
@@ -124,6 +136,22 @@ pub fn from_cli(
         },
         warnings,
     ))
+}
+
+/// The parts of a header value to keep out of answers: the whole value and, for
+/// `Scheme credentials` forms such as `Bearer abc`, the credentials alone. Values shorter than
+/// 6 bytes are left alone: cutting `1` or `yes` out of every error would garble them and
+/// protect nothing.
+fn secret_parts(value: &HeaderValue) -> Vec<String> {
+    let Ok(text) = value.to_str() else {
+        return Vec::new();
+    };
+    let mut parts = vec![text.trim().to_string()];
+    if let Some((_, credentials)) = text.trim().split_once(' ') {
+        parts.push(credentials.trim().to_string());
+    }
+    parts.retain(|p| p.len() >= 6);
+    parts
 }
 
 /// Checks scheme and the plain-HTTP policy. The URL must not carry credentials in its

@@ -7,7 +7,9 @@
 //!   network cause, and what to do, plus machine-readable `data` (`httpStatus`,
 //!   `wwwAuthenticate`, the first 2 KiB of the body).
 //!
-//! Messages never contain the token or the session id: only the variable's name.
+//! Messages never contain the token or the session id: only the variable's name. And since a
+//! server's error page may echo the request's headers back, every answer built here has the
+//! configured secrets (the token, `--header` values) cut out before it leaves ([`redact`]).
 
 use bytes::Bytes;
 use serde_json::json;
@@ -41,6 +43,8 @@ pub enum Failure {
     NoEndpoint(String),
     /// The legacy HTTP+SSE event stream closed, taking every pending answer with it.
     LegacyStreamClosed,
+    /// `--request-timeout` passed before the answer arrived.
+    RequestTimeout(std::time::Duration),
 }
 
 /// What error texts need to know about the configuration.
@@ -48,6 +52,33 @@ pub struct Hints<'a> {
     pub host: &'a str,
     pub token_env: &'a str,
     pub token_present: bool,
+    /// Values that must never appear in an answer (see [`redact`]).
+    pub secrets: &'a [String],
+}
+
+/// What replaces a secret in an answer.
+const REDACTED: &[u8] = b"[redacted]";
+
+/// `bytes` with every occurrence of every secret replaced by `[redacted]` (borrowed when
+/// none occurs, the usual case: one `memmem` pass per secret).
+pub fn redact<'b>(bytes: &'b [u8], secrets: &[String]) -> std::borrow::Cow<'b, [u8]> {
+    let mut out = std::borrow::Cow::Borrowed(bytes);
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let finder = memchr::memmem::Finder::new(secret.as_bytes());
+        if finder.find(&out).is_none() {
+            continue;
+        }
+        let mut replaced = Vec::with_capacity(out.len());
+        let mut rest: &[u8] = &out;
+        while let Some(i) = finder.find(rest) {
+            replaced.extend_from_slice(&rest[..i]);
+            replaced.extend_from_slice(REDACTED);
+            rest = &rest[i + secret.len()..];
+        }
+        replaced.extend_from_slice(rest);
+        out = std::borrow::Cow::Owned(replaced);
+    }
+    out
 }
 
 /// If `body` is a JSON-RPC response, returns it as the answer to `id` (raw id text):
@@ -66,8 +97,17 @@ pub fn relay_as_answer(body: &[u8], id: &str) -> Option<Bytes> {
     })
 }
 
-/// The answer the client gets for request `id` when `failure` ended it.
+/// The answer the client gets for request `id` when `failure` ended it, with the
+/// configured secrets cut out.
 pub fn answer(id: &str, failure: &Failure, hints: &Hints<'_>) -> Bytes {
+    let message = unredacted_answer(id, failure, hints);
+    match redact(&message, hints.secrets) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(v) => Bytes::from(v),
+    }
+}
+
+fn unredacted_answer(id: &str, failure: &Failure, hints: &Hints<'_>) -> Bytes {
     let mut innermost = failure;
     while let Failure::Reinitialize(inner) = innermost {
         innermost = inner;
@@ -144,6 +184,14 @@ fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<Data>) {
             format!(
                 "{host} closed the legacy SSE connection before answering; restart the MCP \
                  client to open a new session"
+            ),
+            None,
+        ),
+        Failure::RequestTimeout(d) => (
+            format!(
+                "{host} did not answer within {} s, the limit set by --request-timeout; the \
+                 request was abandoned (raise --request-timeout for slower tools)",
+                d.as_secs()
             ),
             None,
         ),
@@ -317,6 +365,7 @@ mod tests {
         host: "www.wazion.com",
         token_env: "WAZION_TOKEN",
         token_present: true,
+        secrets: &[],
     };
 
     #[test]
@@ -382,5 +431,24 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&answer("1", &f, &hints)).unwrap();
         let m = v["error"]["message"].as_str().unwrap();
         assert!(m.contains("Set WAZION_TOKEN"), "{m}");
+    }
+
+    #[test]
+    fn echoed_secrets_are_cut_from_every_answer() {
+        let secrets = ["tok-SECRET".to_string(), "key-SECRET".to_string()];
+        let hints = Hints {
+            secrets: &secrets,
+            ..HINTS
+        };
+        let page = "<pre>Authorization: Bearer tok-SECRET\nX-Api-Key: key-SECRET</pre>";
+        let f = Failure::Http(Box::new(meta(500, None)), Bytes::from(page));
+        let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(text.contains("Bearer [redacted]"), "{text}");
+        // A JSON-RPC error body echoing the token is relayed with the token cut out too.
+        let body = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"bad tok-SECRET"}}"#;
+        let f = Failure::Http(Box::new(meta(401, None)), Bytes::from(body));
+        let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
+        assert_eq!(text, body.replace("tok-SECRET", "[redacted]"));
     }
 }

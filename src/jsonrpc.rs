@@ -214,9 +214,14 @@ pub fn sniff_id(head: &[u8]) -> Option<String> {
                         }
                         _ => return None,
                     };
-                    return std::str::from_utf8(&head[start..end])
-                        .ok()
-                        .map(str::to_string);
+                    // Only a valid JSON string or number is an id to answer under: stdout
+                    // must never carry `--1` or a string with a raw control character.
+                    let text = std::str::from_utf8(&head[start..end]).ok()?;
+                    let valid = matches!(
+                        serde_json::from_str::<serde_json::Value>(text),
+                        Ok(serde_json::Value::String(_) | serde_json::Value::Number(_))
+                    );
+                    return valid.then(|| text.to_string());
                 }
                 continue;
             }
@@ -265,6 +270,38 @@ pub fn params<'a, P: Deserialize<'a>>(bytes: &'a [u8]) -> Result<Option<P>, serd
         params: Option<P>,
     }
     serde_json::from_slice::<Msg<P>>(bytes).map(|m| m.params)
+}
+
+/// The raw progress token of a request (`params._meta.progressToken`) or of a
+/// `notifications/progress` (`params.progressToken`). Most messages carry none: a byte search
+/// settles them without a parse (a key written with `\u` escapes is still found).
+pub fn progress_token(bytes: &[u8]) -> Option<String> {
+    static MENTIONS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+        std::sync::LazyLock::new(|| {
+            [
+                memchr::memmem::Finder::new(b"progressToken"),
+                memchr::memmem::Finder::new(b"\\u"),
+            ]
+        });
+    if MENTIONS.iter().all(|f| f.find(bytes).is_none()) {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow, rename = "progressToken")]
+        token: Option<&'a RawValue>,
+        #[serde(borrow, rename = "_meta")]
+        meta: Option<Meta<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Meta<'a> {
+        #[serde(borrow, rename = "progressToken")]
+        token: Option<&'a RawValue>,
+    }
+    let p = params::<Params<'_>>(bytes).ok()??;
+    p.token
+        .or(p.meta.and_then(|m| m.token))
+        .map(|t| t.get().to_string())
 }
 
 /// Reads `params.requestId` of a `notifications/cancelled` (raw id text).

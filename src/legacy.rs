@@ -2,8 +2,8 @@
 //! stream whose first event, `endpoint`, names the URL every client message is POSTed to;
 //! all server messages, responses included, arrive on that stream.
 //!
-//! This module only opens the link (GET, wait for `endpoint`, resolve and vet the URL);
-//! `relay` routes messages over it. Invariant: the message endpoint must be on the same
+//! This module only opens the link (GET, wait for `endpoint`, resolve and vet the URL), for
+//! `relay::legacy` and `check`. Invariant: the message endpoint must be on the same
 //! origin as the configured URL, so the token never goes to a host the user did not name.
 
 use reqwest::Url;
@@ -45,6 +45,13 @@ pub async fn connect(upstream: &Upstream) -> Result<Link, Failure> {
                 return Ok(Link { endpoint, events });
             }
             Some(Ok(_)) => continue,
+            // Comments are not events: a stream of keep-alives without an endpoint ends here.
+            Some(Err(crate::upstream::NetError::Idle(d))) => {
+                return Err(Failure::NoEndpoint(format!(
+                    "its event stream sent no endpoint event within {} s",
+                    d.as_secs()
+                )));
+            }
             Some(Err(e)) => return Err(Failure::Net(e)),
             None => {
                 return Err(Failure::NoEndpoint(

@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod client_config;
 pub mod config;
+pub mod era_cache;
 pub mod errors;
 pub mod filter;
 pub mod jsonrpc;

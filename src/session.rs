@@ -98,6 +98,11 @@ impl Session {
         self.with(|s| s.version.clone())
     }
 
+    /// Whether the server answered the handshake (a session id or a version is known).
+    pub fn is_open(&self) -> bool {
+        self.with(|s| s.version.is_some() || s.headers.session_id.is_some())
+    }
+
     pub fn has_session_id(&self) -> bool {
         self.with(|s| s.headers.session_id.is_some())
     }

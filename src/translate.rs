@@ -84,6 +84,24 @@ pub fn discovered_version(discover: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Whether a `server/discover` result says the server speaks **only** the 2026 era: it lists
+/// a 2026 version and no earlier one. A server that lists both keeps its 2025 clients in their
+/// own era (no translation needed, nothing lost).
+pub fn discovered_modern_only(discover: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(discover) else {
+        return false;
+    };
+    let Some(versions) = v
+        .get("result")
+        .and_then(|r| r.get("supportedVersions"))
+        .and_then(Value::as_array)
+    else {
+        return false;
+    };
+    let versions: Vec<&str> = versions.iter().filter_map(Value::as_str).collect();
+    versions.iter().any(|s| *s >= FIRST_MODERN) && versions.iter().all(|s| *s >= FIRST_MODERN)
+}
+
 /// The client's `initialize`: its requested version, raw capabilities and raw clientInfo.
 pub fn client_initialize(message: &[u8]) -> (String, String, String) {
     #[derive(Deserialize)]

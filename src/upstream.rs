@@ -86,16 +86,17 @@ pub struct Event {
     pub event: Option<String>,
 }
 
-/// An SSE body: events in arrival order, with the idle timeout applied to raw bytes (so SSE
-/// comments and keep-alives count as life signs).
+/// An SSE body: events in arrival order. The idle timeout runs between **events**: SSE
+/// comments (`: keep-alive`) are not events, so a stream that only says it is alive cannot
+/// hold a request open forever; any event, a progress notification or a bare `id:`, is a
+/// life sign.
 pub struct EventStream {
     inner: std::pin::Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>,
     idle: Duration,
 }
 
 impl EventStream {
-    /// Decodes events from a body's byte chunks, with an idle timeout per chunk and a bound
-    /// on the size of one event.
+    /// Decodes events from a body's byte chunks, with a bound on the size of one event.
     pub fn new<S>(body: S, idle: Duration, max_event: usize) -> Self
     where
         S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + Unpin + 'static,
@@ -103,14 +104,13 @@ impl EventStream {
         let guard = EventSizeGuard::new(max_event);
         let bytes = futures::stream::unfold(Some((body, guard)), move |state| async move {
             let (mut s, mut guard) = state?;
-            match tokio::time::timeout(idle, s.next()).await {
-                Err(_) => Some((Err(BodyError::Idle(idle)), None)),
-                Ok(None) => None,
-                Ok(Some(Ok(b))) => match guard.feed(&b) {
+            match s.next().await {
+                None => None,
+                Some(Ok(b)) => match guard.feed(&b) {
                     Ok(()) => Some((Ok(b), Some((s, guard)))),
                     Err(n) => Some((Err(BodyError::TooLarge(n)), None)),
                 },
-                Ok(Some(Err(e))) => Some((Err(BodyError::Http(e)), None)),
+                Some(Err(e)) => Some((Err(BodyError::Http(e)), None)),
             }
         });
         EventStream {
@@ -121,7 +121,11 @@ impl EventStream {
 
     /// The next event; `None` when the server closed the stream cleanly.
     pub async fn next(&mut self) -> Option<Result<Event, NetError>> {
-        match self.inner.next().await? {
+        let item = match tokio::time::timeout(self.idle, self.inner.next()).await {
+            Err(_) => return Some(Err(NetError::Idle(self.idle))),
+            Ok(item) => item?,
+        };
+        match item {
             Ok(sse) => Some(Ok(Event {
                 is_message: sse.event.as_deref().is_none_or(|e| e == "message"),
                 event: sse.event,
@@ -129,7 +133,7 @@ impl EventStream {
                 retry: sse.retry.map(Duration::from_millis),
                 data: sse.data,
             })),
-            Err(e) => Some(Err(body_error(&e, self.idle))),
+            Err(e) => Some(Err(body_error(&e))),
         }
     }
 }
@@ -137,7 +141,6 @@ impl EventStream {
 /// The body-level error surfaced through the SSE decoder.
 #[derive(Debug)]
 enum BodyError {
-    Idle(Duration),
     TooLarge(usize),
     Http(reqwest::Error),
 }
@@ -207,7 +210,6 @@ impl EventSizeGuard {
 impl std::fmt::Display for BodyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BodyError::Idle(d) => write!(f, "no data from the server for {} s", d.as_secs()),
             BodyError::TooLarge(n) => write!(f, "an event of more than {n} bytes"),
             BodyError::Http(e) => write!(f, "{}", plain_cause(e)),
         }
@@ -216,12 +218,11 @@ impl std::fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
-fn body_error(e: &sse_stream::Error, idle: Duration) -> NetError {
+fn body_error(e: &sse_stream::Error) -> NetError {
     if let sse_stream::Error::Body(inner) = e
         && let Some(known) = inner.downcast_ref::<BodyError>()
     {
         match known {
-            BodyError::Idle(_) => return NetError::Idle(idle),
             BodyError::TooLarge(n) => return NetError::TooLarge(*n),
             BodyError::Http(_) => {}
         }

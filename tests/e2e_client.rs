@@ -157,7 +157,10 @@ type Client = RunningService<RoleClient, TestClient>;
 /// The bridge command: `wazion-mcp <url>` with `WAZION_TOKEN=<token>`, quiet logs.
 fn bridge_command(url: &str, token: &str) -> tokio::process::Command {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp")).configure(|c| {
-        c.arg(url).env("WAZION_TOKEN", token).env_remove("RUST_LOG");
+        c.arg(url)
+            .env("WAZION_TOKEN", token)
+            .env("XDG_CACHE_HOME", support::driver::known_2025_server(url))
+            .env_remove("RUST_LOG");
     })
 }
 

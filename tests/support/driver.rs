@@ -26,6 +26,31 @@ pub struct Bridge {
     stderr: Arc<Mutex<String>>,
 }
 
+/// A cache directory no other bridge of this test run uses, so what one test's server spoke
+/// (the era cache) never changes what another test's bridge does. Tests of the cache itself
+/// pass one directory to two bridges.
+pub fn fresh_cache_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir()
+        .join("wazion-mcp-tests")
+        .join(format!("{}-{n}", std::process::id()))
+}
+
+/// A fresh cache directory in which `url` is remembered as a 2025-era server, so the bridge
+/// sends the client's `initialize` first, as every start after the first does. Most tests
+/// are about what follows the handshake; the tests of the era probe start with
+/// [`BridgeCmd::unknown_server`] instead.
+pub fn known_2025_server(url: &str) -> std::path::PathBuf {
+    let dir = fresh_cache_dir();
+    if let Ok(parsed) = url::Url::parse(url) {
+        let file = wazion_mcp::era_cache::file_in(&dir);
+        wazion_mcp::era_cache::store_at(&file, &parsed, wazion_mcp::era_cache::Remembered::Session)
+            .expect("seed the era cache");
+    }
+    dir
+}
+
 /// Builder for a bridge process. The environment is cleared of `WAZION_TOKEN` so a
 /// developer's own token never reaches a test server.
 pub struct BridgeCmd {
@@ -36,6 +61,7 @@ impl BridgeCmd {
     pub fn new(url: &str) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
         cmd.arg(url)
+            .env("XDG_CACHE_HOME", known_2025_server(url))
             .env_remove("WAZION_TOKEN")
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
@@ -43,6 +69,11 @@ impl BridgeCmd {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         Self { cmd }
+    }
+    /// Starts with an empty era cache: the bridge has never met this server, so a 2025
+    /// client's `initialize` is preceded by the `server/discover` probe.
+    pub fn unknown_server(self) -> Self {
+        self.env("XDG_CACHE_HOME", &fresh_cache_dir().display().to_string())
     }
     pub fn arg(mut self, a: &str) -> Self {
         self.cmd.arg(a);

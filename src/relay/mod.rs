@@ -1,0 +1,574 @@
+//! The relay: reads client messages from stdin, hands each to the room of the protocol era
+//! in use, and guarantees every client request exactly one answer in bounded time.
+//!
+//! The flow, top-down:
+//! - [`run`] builds the [`Relay`] and runs the **pump** until stdin closes or a signal
+//!   arrives, then [`shutdown`];
+//! - the pump reads one line, classifies it ([`Msg`]), admits requests into the
+//!   [`pending`] table (waiting for a `--max-in-flight` permit: while the bridge is full it
+//!   stops reading stdin, and the pipe is the queue), and hands the message off. It never
+//!   awaits the network;
+//! - messages whose order matters (the client's `initialize`, `notifications/initialized`,
+//!   and whatever arrives while those are under way) go through the **lane**, one task that
+//!   handles them strictly in order; `ping`, cancellations and client responses skip it,
+//!   so they are served while a handshake is stuck;
+//! - [`Relay::dispatch`] matches the one [`Era`] and calls into its room: [`streamable`]
+//!   (2025 sessions), [`stateless`] (2026-07-28 clients), [`translated`] (a 2025 client
+//!   with a 2026-only server), [`legacy`] (HTTP+SSE). Each request runs in its own task,
+//!   bounded by [`deadlines`];
+//! - every server message comes back through [`deliver`], which routes responses to their
+//!   pending request by id value and writes them under the client's own id spelling.
+//!
+//! Invariants at this boundary: only [`stdio::StdoutWriter`](crate::stdio::StdoutWriter)
+//! writes stdout; only the holder of an entry removed from [`pending::Pending`] writes its
+//! answer; the bridge's own requests use `"wazion-mcp-…"` ids whose answers never reach
+//! stdout.
+
+mod deadlines;
+mod deliver;
+mod legacy;
+mod listener;
+pub mod pending;
+mod shutdown;
+mod stateless;
+mod streamable;
+mod translated;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::io::BufReader;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::cli::TransportKind;
+use crate::config::Settings;
+use crate::errors::{self, Failure, Hints};
+use crate::jsonrpc::{self, Kind, Payload};
+use crate::session::Session;
+use crate::stdio::{Line, LineReader, StdoutWriter};
+use crate::upstream::{SessionHeaders, Upstream};
+
+use deadlines::Deadlines;
+use pending::{Entry, IdKey, Pending};
+
+/// Runs the bridge until stdin closes or a signal arrives; returns the exit code.
+pub async fn run(settings: Settings) -> i32 {
+    let upstream = match Upstream::new(&settings) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let (lane_tx, lane_rx) = mpsc::unbounded_channel();
+    let relay = Arc::new(Relay {
+        upstream,
+        out: StdoutWriter::spawn(crate::stdio::stdout()),
+        pending: Pending::default(),
+        session: Session::default(),
+        era: Mutex::new(Era::Session),
+        lane: Lane {
+            tx: lane_tx,
+            queued: AtomicUsize::new(0),
+        },
+        listener: listener::Listener::default(),
+        legacy: legacy::Legacy::default(),
+        translated: translated::State::default(),
+        tool_headers: crate::modern::ToolHeaders::default(),
+        tool_filter: settings.tool_filter.clone(),
+        host: settings.host_label.clone(),
+        token_env: settings.token_env.clone(),
+        token_present: settings.token_present,
+        secrets: settings.secrets.clone(),
+        transport: settings.transport,
+        deadlines: Deadlines {
+            idle: settings.idle_timeout,
+            request: settings.request_timeout,
+        },
+        intake: Arc::new(Semaphore::new(settings.max_in_flight)),
+        private_ids: AtomicU64::new(0),
+    });
+    let lane = tokio::spawn(relay.clone().run_lane(lane_rx));
+    let reader = LineReader::new(
+        BufReader::with_capacity(64 * 1024, crate::stdio::stdin()),
+        settings.max_message_bytes,
+    );
+    let pump = tokio::spawn(relay.clone().pump(reader));
+    let grace = tokio::select! {
+        r = pump => {
+            match r {
+                Ok(Ok(())) => tracing::debug!("stdin closed"),
+                Ok(Err(e)) => tracing::warn!("stdin failed: {e}"),
+                Err(e) => tracing::error!("stdin reader stopped: {e}"),
+            }
+            deadlines::EOF_GRACE
+        }
+        name = shutdown::signal() => {
+            tracing::debug!("received {name}");
+            std::time::Duration::ZERO
+        }
+    };
+    shutdown::shutdown(&relay, grace).await;
+    lane.abort();
+    0
+}
+
+/// The protocol era the client's messages are relayed in. Held in one place
+/// ([`Relay::era`]) and changed only by the handshake (`initialize` in the lane) or by the
+/// first message of a 2026-07-28 client.
+#[derive(Clone)]
+pub(crate) enum Era {
+    /// Streamable HTTP with a 2025-era session (also before any handshake).
+    Session,
+    /// A 2026-07-28 client: every message declares its version; no session.
+    Stateless(Arc<str>),
+    /// A 2025-era client and a 2026-07-28-only server: the bridge translates.
+    Translated(Arc<crate::translate::Translation>),
+    /// The legacy HTTP+SSE transport (2024-11-05).
+    Legacy,
+}
+
+/// One client message, classified; its bytes are kept whole.
+pub(crate) struct Msg {
+    pub bytes: Bytes,
+    pub kind: Kind,
+    /// `""` for responses.
+    pub method: Box<str>,
+    /// The id as the client spelled it and its canonical key (requests and responses).
+    pub id: Option<(Box<str>, IdKey)>,
+}
+
+impl Msg {
+    fn of(bytes: Bytes, e: &jsonrpc::Envelope<'_>) -> Msg {
+        let id = e
+            .id_key()
+            .and_then(|raw| IdKey::of(raw).map(|k| (Box::from(raw), k)));
+        Msg {
+            kind: e.kind,
+            method: e.method.as_deref().unwrap_or("").into(),
+            id,
+            bytes,
+        }
+    }
+
+    pub fn key(&self) -> Option<&IdKey> {
+        self.id.as_ref().map(|(_, k)| k)
+    }
+
+    pub fn spelling(&self) -> &str {
+        self.id.as_ref().map_or("null", |(s, _)| s)
+    }
+
+    fn is(&self, kind: Kind, method: &str) -> bool {
+        self.kind == kind && &*self.method == method
+    }
+}
+
+/// Messages whose order matters, handled one at a time by one task.
+struct Lane {
+    tx: mpsc::UnboundedSender<Msg>,
+    /// Messages pushed and not yet handled.
+    queued: AtomicUsize,
+}
+
+/// Everything the relay's tasks share.
+pub(crate) struct Relay {
+    pub upstream: Upstream,
+    pub out: StdoutWriter,
+    pub pending: Pending,
+    pub session: Session,
+    era: Mutex<Era>,
+    lane: Lane,
+    pub listener: listener::Listener,
+    pub legacy: legacy::Legacy,
+    pub translated: translated::State,
+    /// `x-mcp-header` annotations learned from 2026-07-28 `tools/list` results.
+    pub tool_headers: crate::modern::ToolHeaders,
+    pub tool_filter: Option<crate::filter::ToolFilter>,
+    pub host: String,
+    token_env: String,
+    token_present: bool,
+    secrets: Vec<String>,
+    pub transport: TransportKind,
+    pub deadlines: Deadlines,
+    /// `--max-in-flight` permits; a client request holds one until it is answered.
+    intake: Arc<Semaphore>,
+    private_ids: AtomicU64,
+}
+
+impl Relay {
+    // ----- the pump --------------------------------------------------------------------
+
+    async fn pump<R>(self: Arc<Self>, mut reader: LineReader<R>) -> std::io::Result<()>
+    where
+        R: tokio::io::AsyncBufRead + Unpin,
+    {
+        while let Some(line) = reader.next_line().await? {
+            match line {
+                Line::Message(bytes) => self.intake(Bytes::from(bytes)).await,
+                Line::TooLong { len, head } => {
+                    tracing::warn!(
+                        "stdin: dropped a {len}-byte line, larger than --max-message-bytes"
+                    );
+                    if let Some(id) = jsonrpc::sniff_id(&head) {
+                        let reason = format!(
+                            "the message is {len} bytes, more than --max-message-bytes allows; it was not sent"
+                        );
+                        self.reply_error(&id, -32600, &reason).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Classifies one stdin line and admits each message in it.
+    async fn intake(self: &Arc<Self>, line: Bytes) {
+        let items: Vec<Bytes> = match jsonrpc::parse(&line) {
+            Err(invalid) => return self.reject(invalid).await,
+            Ok(Payload::Single(e)) => {
+                let msg = Msg::of(line.clone(), &e);
+                return self.admit(msg).await;
+            }
+            Ok(Payload::Batch(items)) => items
+                .iter()
+                .map(|raw| line.slice_ref(raw.get().as_bytes()))
+                .collect(),
+        };
+        if self.session.batches_allowed() && matches!(self.era(), Era::Session) {
+            return streamable::batch(self, line, items).await;
+        }
+        for item in items {
+            match jsonrpc::utf8(&item).map(jsonrpc::parse_single) {
+                Some(Ok(e)) => {
+                    let msg = Msg::of(item.clone(), &e);
+                    self.admit(msg).await
+                }
+                Some(Err(invalid)) => self.reject(invalid).await,
+                None => {}
+            }
+        }
+    }
+
+    /// Registers a request (holding a `--max-in-flight` permit) and hands the message to
+    /// the lane or to its era's room.
+    async fn admit(self: &Arc<Self>, msg: Msg) {
+        if msg.kind == Kind::Request {
+            let Some((spelling, key)) = msg.id.clone() else {
+                return self
+                    .reply_error("null", -32600, "the request id is not a string or a number")
+                    .await;
+            };
+            if &*msg.method == "tools/call" && self.hides_called_tool(&msg.bytes) {
+                let name = crate::filter::called_tool(&msg.bytes).unwrap_or_default();
+                tracing::debug!(
+                    id = &*spelling,
+                    tool = name,
+                    "refused a call to a hidden tool"
+                );
+                return self
+                    .reply_error(&spelling, -32602, &format!("Unknown tool: {name}"))
+                    .await;
+            }
+            let permit = self.intake.clone().acquire_owned().await.ok();
+            let mut entry = Entry::client(&spelling, &msg.method, permit);
+            entry.progress = jsonrpc::progress_token(&msg.bytes).and_then(|t| IdKey::of(&t));
+            if !self.pending.insert(key, entry) {
+                return self
+                    .reply_error(
+                        &spelling,
+                        -32600,
+                        "a request with this id is still pending; ids must be unique",
+                    )
+                    .await;
+            }
+        } else {
+            tracing::debug!(kind = ?msg.kind, method = &*msg.method, "client → server");
+        }
+        if self.needs_lane(&msg) {
+            self.lane.queued.fetch_add(1, Ordering::SeqCst);
+            if let Err(mpsc::error::SendError(msg)) = self.lane.tx.send(msg) {
+                self.lane.queued.fetch_sub(1, Ordering::SeqCst);
+                self.dispatch(msg).await;
+            }
+        } else {
+            self.dispatch(msg).await;
+        }
+    }
+
+    /// Whether a message must wait its turn behind the handshake.
+    fn needs_lane(&self, msg: &Msg) -> bool {
+        if msg.is(Kind::Request, "initialize") {
+            return true;
+        }
+        // A ping is the one request the spec allows before the initialize answer: it is
+        // forwarded at once then, so a stuck handshake cannot leave it unanswered. Later it
+        // keeps its place, like every other message.
+        let bypass = msg.kind == Kind::Response
+            || msg.is(Kind::Notification, "notifications/cancelled")
+            || msg.is(Kind::Request, "ping") && !self.session.is_open();
+        if bypass {
+            return false;
+        }
+        msg.is(Kind::Notification, "notifications/initialized")
+            && matches!(self.era(), Era::Session)
+            || self.lane.queued.load(Ordering::SeqCst) > 0
+    }
+
+    /// The lane: handles ordering-sensitive messages strictly one after the other.
+    async fn run_lane(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            let cancelled =
+                msg.kind == Kind::Request && msg.key().is_some_and(|k| !self.pending.contains(k));
+            if cancelled {
+                tracing::debug!(
+                    method = &*msg.method,
+                    "skipped a request cancelled while queued"
+                );
+            } else if msg.is(Kind::Request, "initialize") {
+                let key = msg.key().cloned();
+                let this = self.clone();
+                if let Some(key) = key {
+                    let task = self.spawn_request(&key, async move { this.initialize(msg).await });
+                    let _ = task.await;
+                }
+            } else if msg.is(Kind::Notification, "notifications/initialized")
+                && matches!(self.era(), Era::Session)
+            {
+                streamable::initialized(&self, msg).await;
+            } else {
+                self.dispatch(msg).await;
+            }
+            self.lane.queued.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The client's `initialize`: a new session, in whichever era the server speaks.
+    async fn initialize(self: &Arc<Self>, msg: Msg) -> Result<(), Failure> {
+        self.listener.stop();
+        self.legacy.close();
+        self.translated.reset();
+        self.set_era(Era::Session);
+        self.session.begin(msg.bytes.clone());
+        if self.transport == TransportKind::Sse {
+            return legacy::initialize(self, msg).await;
+        }
+        streamable::initialize(self, msg).await
+    }
+
+    // ----- routing by era --------------------------------------------------------------
+
+    pub fn era(&self) -> Era {
+        self.era.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_era(&self, era: Era) {
+        *self.era.lock().unwrap_or_else(|p| p.into_inner()) = era;
+    }
+
+    /// Hands a message to its era's room. Never awaits the network: rooms spawn a task per
+    /// exchange; the only awaits are local answers going to stdout.
+    async fn dispatch(self: &Arc<Self>, msg: Msg) {
+        match self.era() {
+            Era::Translated(t) => translated::dispatch(self, msg, t).await,
+            Era::Legacy => legacy::dispatch(self, msg).await,
+            era @ (Era::Session | Era::Stateless(_)) => {
+                match (crate::modern::declared_version(&msg.bytes), era) {
+                    (Some(version), Era::Session) => {
+                        if !self.session.has_session_id() {
+                            // A 2026-07-28 client: no handshake, each message says its version.
+                            self.set_era(Era::Stateless(version.as_str().into()));
+                        }
+                        stateless::dispatch(self, msg, &version).await
+                    }
+                    (Some(version), _) => stateless::dispatch(self, msg, &version).await,
+                    (None, Era::Stateless(version)) => {
+                        stateless::dispatch(self, msg, &version).await
+                    }
+                    (None, _) => streamable::dispatch(self, msg).await,
+                }
+            }
+        }
+    }
+
+    // ----- requests --------------------------------------------------------------------
+
+    /// Runs a registered request's work as its own task, bounded by `--request-timeout`;
+    /// a failure is answered with its mapped error. The task's handle is kept in the entry
+    /// so a cancellation can stop it. Boxed: exchange futures are several KB, which tokio
+    /// would otherwise move several times on their way into the task.
+    pub fn spawn_request(
+        self: &Arc<Self>,
+        key: &IdKey,
+        work: impl Future<Output = Result<(), Failure>> + Send + 'static,
+    ) -> JoinHandle<()> {
+        let this = self.clone();
+        let k = key.clone();
+        let limit = self.deadlines.request;
+        let task = async move {
+            let outcome = match limit {
+                Some(limit) => tokio::time::timeout(limit, work)
+                    .await
+                    .unwrap_or(Err(Failure::RequestTimeout(limit))),
+                None => work.await,
+            };
+            if let Err(failure) = outcome {
+                this.fail(&k, &failure).await;
+            }
+        };
+        let handle = tokio::spawn(Box::pin(task));
+        let abort = handle.abort_handle();
+        self.pending.update(key, |e| e.task = Some(abort));
+        handle
+    }
+
+    /// Answers `key` with the error `failure` maps to, if it is still pending.
+    pub async fn fail(&self, key: &IdKey, failure: &Failure) {
+        let Some(entry) = self.pending.take(key) else {
+            return;
+        };
+        if !entry.is_client() {
+            return; // the bridge's own request: its claimant learns from the closed channel
+        }
+        tracing::debug!(
+            method = &*entry.method,
+            id = entry.id(),
+            "request failed: {failure:?}"
+        );
+        let message = errors::answer(entry.id(), failure, &self.hints());
+        self.out.send(message).await;
+    }
+
+    /// Writes `message` as the answer to `key` if it is still pending (a claimant's way
+    /// to answer after inspecting the server's response).
+    pub async fn answer(&self, key: &IdKey, message: Bytes) {
+        if let Some(entry) = self.pending.take(key) {
+            let message = match jsonrpc::with_id(message.trim_ascii(), entry.id()) {
+                std::borrow::Cow::Borrowed(b) if b.len() == message.len() => message,
+                other => Bytes::copy_from_slice(&other),
+            };
+            self.write_answer(entry, message).await;
+        }
+    }
+
+    /// A fresh bridge-private id, as raw JSON text with its key.
+    pub fn private_id(&self, kind: &str) -> (String, IdKey) {
+        let n = self.private_ids.fetch_add(1, Ordering::Relaxed);
+        let raw = format!("\"wazion-mcp-{kind}-{n}\"");
+        let key = IdKey::of(&raw).unwrap_or_else(|| unreachable!("a plain string id"));
+        (raw, key)
+    }
+
+    /// POSTs one of the bridge's own requests (id `raw`) and returns the server's response
+    /// to it; nothing reaches stdout except what else the server sends meanwhile.
+    pub async fn private_request(
+        self: &Arc<Self>,
+        body: Bytes,
+        key: &IdKey,
+        method: &str,
+        headers: &SessionHeaders,
+    ) -> Result<Bytes, Failure> {
+        let Some(mut rx) = self.pending.private(key.clone(), method) else {
+            return Err(Failure::NoResponse);
+        };
+        let reply = self.upstream.post(body, headers).await;
+        let outcome = match reply {
+            Ok(reply) => self.read_reply(reply, std::slice::from_ref(key)).await,
+            Err(e) => Err(Failure::Net(e)),
+        };
+        self.pending.take(key); // gone already when answered
+        match rx.try_recv() {
+            Ok(message) => Ok(message),
+            Err(_) => Err(outcome.err().unwrap_or(Failure::NoResponse)),
+        }
+    }
+
+    /// POSTs a notification or a client response; nobody waits for an answer, so problems
+    /// are logged once (a 401 here is reported, never retried).
+    pub async fn send_one_way(self: &Arc<Self>, bytes: Bytes, what: &str, headers: SessionHeaders) {
+        match self.upstream.post(bytes, &headers).await {
+            Ok(reply @ crate::upstream::Reply::Status(..)) => {
+                if let crate::upstream::Reply::Status(meta, _) = reply {
+                    let status = meta.status;
+                    match &meta.www_authenticate {
+                        Some(w) => tracing::warn!(
+                            "{} answered HTTP {status} to the client's {what}; WWW-Authenticate: {w}",
+                            self.host
+                        ),
+                        None => tracing::warn!(
+                            "{} answered HTTP {status} to the client's {what}",
+                            self.host
+                        ),
+                    }
+                }
+            }
+            Ok(reply) => {
+                let _ = self.read_reply(reply, &[]).await;
+            }
+            Err(e) => tracing::warn!("could not send the client's {what} to {}: {e:?}", self.host),
+        }
+    }
+
+    /// Stops a request the client cancelled; `true` if it was pending.
+    pub fn cancel_target(&self, bytes: &[u8]) -> bool {
+        jsonrpc::cancelled_request_id(bytes)
+            .and_then(|raw| IdKey::of(&raw))
+            .and_then(|k| self.pending.cancel(&k))
+            .is_some()
+    }
+
+    /// Whether a `notifications/cancelled` targets a request sent in the 2026-07-28 era.
+    pub fn cancels_modern(&self, bytes: &[u8]) -> bool {
+        jsonrpc::cancelled_request_id(bytes)
+            .and_then(|raw| IdKey::of(&raw))
+            .is_some_and(|k| self.pending.is_modern(&k))
+    }
+
+    // ----- local answers ---------------------------------------------------------------
+
+    fn hides_called_tool(&self, request: &[u8]) -> bool {
+        let Some(filter) = &self.tool_filter else {
+            return false; // no filter: no need to read the tool name
+        };
+        crate::filter::called_tool(request).is_some_and(|name| !filter.is_visible(&name))
+    }
+
+    pub fn hints(&self) -> Hints<'_> {
+        Hints {
+            host: &self.host,
+            token_env: &self.token_env,
+            token_present: self.token_present,
+            secrets: &self.secrets,
+        }
+    }
+
+    /// Writes an error the bridge itself composes for `id` (raw JSON text).
+    pub async fn reply_error(&self, id: &str, code: i64, reason: &str) {
+        let e = jsonrpc::error_response(id, code, reason, None);
+        self.out.send(Bytes::from(e)).await;
+    }
+
+    /// Logs a line that is not JSON-RPC; answers it, under its id when that id is a valid
+    /// one and under `null` otherwise, so stdout only ever carries valid JSON.
+    async fn reject(&self, invalid: jsonrpc::Invalid) {
+        tracing::warn!(
+            "stdin: ignored a line that is not a valid JSON-RPC message: {}",
+            invalid.reason
+        );
+        if let Some(raw) = invalid.id.as_deref() {
+            let id = if IdKey::of(raw).is_some() {
+                raw
+            } else {
+                "null"
+            };
+            self.reply_error(id, invalid.code, &invalid.reason).await;
+        }
+    }
+}
+
+/// Locks a mutex, recovering from poisoning (a panicked holder left consistent data).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,448 @@
+//! Translation: a 2025-era client and a server that speaks only 2026-07-28.
+//!
+//! How the bridge finds out ([`probe`], [`refuses_or_outgrows`]): before forwarding a
+//! 2025 client's `initialize`, it asks `server/discover` with full 2026 headers and `_meta`
+//! (a modern request first is allowed), unless the server is remembered as a 2025 one
+//! ([`era_cache`](crate::era_cache)). A recognised modern answer means translation; anything
+//! else means the client's `initialize` goes out unchanged. Should a server still refuse that
+//! `initialize` in the modern way, or answer it with a 2026 version the client cannot speak,
+//! the bridge translates then.
+//!
+//! While translating ([`dispatch`]): `initialize` was answered from `server/discover`;
+//! `ping` and `logging/setLevel` are answered locally; resource subscriptions ride one
+//! `subscriptions/listen` stream; every other request gets the modern `_meta` stamped in
+//! and the modern headers; an `input_required` result (MRTR) becomes server→client requests
+//! under private ids, and the request is retried under a new private id with the client's
+//! answers; a HeaderMismatch on `tools/call` makes the bridge list the tools once to learn
+//! their header annotations and retry. The client only ever sees its own ids.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::pending::IdKey;
+use super::{Era, Msg, Relay, lock};
+use crate::cli::TransportKind;
+use crate::era_cache::{self, Remembered};
+use crate::errors::Failure;
+use crate::jsonrpc::{self, Kind};
+use crate::translate::{self, Translation};
+use crate::upstream::{NetError, Reply};
+
+/// HeaderMismatch: the server wants headers the request lacked.
+const HEADER_MISMATCH: i64 = -32020;
+/// Pages of `tools/list` the bridge reads when it relists tools itself.
+const MAX_LIST_PAGES: usize = 50;
+/// MRTR rounds one request may take before the bridge gives up on it.
+const MAX_INPUT_ROUNDS: usize = 8;
+/// The first 2026-era version, the one the probe speaks.
+const FIRST_MODERN: &str = "2026-07-28";
+
+/// Translation's own state, reset by each new `initialize`.
+#[derive(Default)]
+pub struct State {
+    /// Client answers awaited by MRTR rounds, by the private id of the request.
+    input_waiters: Mutex<HashMap<IdKey, oneshot::Sender<Bytes>>>,
+    /// The client's subscribed resource URIs and the `subscriptions/listen` stream's task.
+    subscriptions: Mutex<(Vec<String>, Option<JoinHandle<()>>)>,
+}
+
+impl State {
+    pub fn reset(&self) {
+        lock(&self.input_waiters).clear();
+        let mut subs = lock(&self.subscriptions);
+        subs.0.clear();
+        if let Some(task) = subs.1.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Records what the server spoke, for the next start.
+pub fn remember_era(relay: &Relay, era: Remembered) {
+    let url = relay.upstream.url().clone();
+    tokio::task::spawn_blocking(move || era_cache::store(&url, era));
+}
+
+/// Asks `server/discover` before the client's `initialize` goes out; when the server
+/// answers it as a 2026-07-28 server, answers `initialize` by translation and returns
+/// `true`. Skipped for servers remembered as 2025 ones and with `--transport` other than
+/// auto.
+pub async fn probe(relay: &Arc<Relay>, msg: &Msg, key: &IdKey) -> bool {
+    if relay.transport != TransportKind::Auto {
+        return false;
+    }
+    let url = relay.upstream.url().clone();
+    let remembered = tokio::task::spawn_blocking(move || era_cache::lookup(&url))
+        .await
+        .ok()
+        .flatten();
+    if remembered == Some(Remembered::Session) {
+        return false;
+    }
+    let t = translation_for(&msg.bytes, FIRST_MODERN.into());
+    let discover = relay.discover(&t, super::deadlines::PROBE_TIMEOUT).await;
+    let Some(discover) = discover.filter(|d| translate::discovered_modern_only(d)) else {
+        tracing::debug!(
+            "{} is not a 2026-only server: the client's initialize goes out",
+            relay.host
+        );
+        return false;
+    };
+    finish(relay, msg, key, t, discover).await;
+    true
+}
+
+/// Whether the server's answer to a 2025 client's `initialize` says it speaks only the
+/// modern era: a modern refusal, or a result with a 2026 version the client did not ask.
+pub fn refuses_or_outgrows(answer: &[u8], client_init: &[u8]) -> bool {
+    if translate::modern_refusal(answer).is_some() {
+        return true;
+    }
+    let requested = translate::client_initialize(client_init).0;
+    jsonrpc::initialize_result_version(answer)
+        .is_some_and(|v| v.as_str() >= FIRST_MODERN && requested.as_str() < FIRST_MODERN)
+}
+
+/// The server refused or outgrew the client's `initialize`: confirm with
+/// `server/discover` and answer `initialize` by translation; if that fails, the client gets
+/// the server's own answer.
+pub async fn start(
+    relay: &Arc<Relay>,
+    msg: &Msg,
+    key: &IdKey,
+    refusal: Bytes,
+) -> Result<(), Failure> {
+    let version = translate::modern_refusal(&refusal).unwrap_or_else(|| FIRST_MODERN.into());
+    let t = translation_for(&msg.bytes, version);
+    match relay.discover(&t, relay.deadlines.idle).await {
+        Some(discover) => finish(relay, msg, key, t, discover).await,
+        None => {
+            tracing::debug!(
+                "{} refused initialize and server/discover failed",
+                relay.host
+            );
+            relay.answer(key, refusal).await;
+        }
+    }
+    Ok(())
+}
+
+fn translation_for(client_init: &[u8], version: String) -> Translation {
+    let (_, capabilities, client_info) = translate::client_initialize(client_init);
+    Translation {
+        version,
+        capabilities,
+        client_info,
+    }
+}
+
+/// Answers the client's `initialize` from a `server/discover` result and switches to
+/// translation.
+async fn finish(relay: &Arc<Relay>, msg: &Msg, key: &IdKey, mut t: Translation, discover: Bytes) {
+    let requested = translate::client_initialize(&msg.bytes).0;
+    if let Some(v) = translate::discovered_version(&discover) {
+        t.version = v;
+    }
+    let Some(init) = translate::synthesize_initialize(msg.spelling(), &requested, &discover) else {
+        return relay.fail(key, &Failure::NoResponse).await;
+    };
+    tracing::info!(
+        "{} speaks only MCP {}: translating for this {requested} client",
+        relay.host,
+        t.version
+    );
+    relay.set_era(Era::Translated(Arc::new(t)));
+    remember_era(relay, Remembered::Modern);
+    relay.answer(key, Bytes::from(init)).await;
+}
+
+impl Relay {
+    /// `server/discover` on the client's behalf; its result, or `None` on any failure or
+    /// after `limit`.
+    async fn discover(
+        self: &Arc<Self>,
+        t: &Translation,
+        limit: std::time::Duration,
+    ) -> Option<Bytes> {
+        let (raw, key) = self.private_id("discover");
+        let body = Bytes::from(translate::discover_request(t));
+        let body = Bytes::from(jsonrpc::with_id(&body, &raw).into_owned());
+        let headers = self.modern_headers(&body, &t.version);
+        let asked = self.private_request(body, &key, "server/discover", &headers);
+        match tokio::time::timeout(limit, asked).await {
+            Ok(Ok(answer)) if jsonrpc::error_code(&answer).is_none() => Some(answer),
+            _ => {
+                self.pending.take(&key);
+                None
+            }
+        }
+    }
+}
+
+/// Routes a client message while translating.
+pub async fn dispatch(relay: &Arc<Relay>, msg: Msg, t: Arc<Translation>) {
+    let method = &*msg.method;
+    match (msg.kind, msg.key().cloned()) {
+        // Removed in 2026-07-28: answered here so the client's session goes on.
+        (Kind::Request, Some(key)) if method == "ping" || method == "logging/setLevel" => {
+            let ok = format!(
+                r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#,
+                msg.spelling()
+            );
+            relay.answer(&key, Bytes::from(ok)).await;
+        }
+        (Kind::Request, Some(key))
+            if method == "resources/subscribe" || method == "resources/unsubscribe" =>
+        {
+            let Some(uri) = translate::param_str(&msg.bytes, "uri") else {
+                let e =
+                    jsonrpc::error_response(msg.spelling(), -32602, "params.uri is required", None);
+                return relay.answer(&key, Bytes::from(e)).await;
+            };
+            {
+                let mut subs = lock(&relay.translated.subscriptions);
+                subs.0.retain(|u| *u != uri);
+                if method == "resources/subscribe" {
+                    subs.0.push(uri);
+                }
+            }
+            let this = relay.clone();
+            let k = key.clone();
+            relay.spawn_request(&key, async move { relisten(&this, &k, &t).await });
+        }
+        (Kind::Request, Some(key)) => {
+            relay.pending.update(&key, |e| e.modern = true);
+            let this = relay.clone();
+            let k = key.clone();
+            relay.spawn_request(&key, async move { rounds(&this, msg, &k, &t).await });
+        }
+        (Kind::Response, Some(key)) => {
+            let waiter = lock(&relay.translated.input_waiters).remove(&key);
+            match waiter {
+                Some(w) => {
+                    let _ = w.send(msg.bytes);
+                }
+                None => tracing::debug!("dropped a client response nobody waits for"),
+            }
+        }
+        (Kind::Notification, _) if method == "notifications/cancelled" => {
+            relay.cancel_target(&msg.bytes);
+        }
+        _ => tracing::debug!(method, "not sent: the 2026-07-28 server has no use for it"),
+    }
+}
+
+/// A translated request with its MRTR rounds. Each round's answer is handed to this task
+/// (the client entry is claimed, each retry's private id too), which relays it under the
+/// client's id unless it is an `input_required` result or a HeaderMismatch to act on.
+async fn rounds(relay: &Arc<Relay>, msg: Msg, key: &IdKey, t: &Translation) -> Result<(), Failure> {
+    let base = translate::stamp_meta(&msg.bytes, t);
+    let mut body = Bytes::from(base.clone());
+    let mut wire = key.clone();
+    let mut relisted = false;
+    for _round in 0..MAX_INPUT_ROUNDS {
+        let claimed = if wire == *key {
+            relay.pending.claim(key)
+        } else {
+            relay.pending.private(wire.clone(), &msg.method)
+        };
+        let Some(mut claimed) = claimed else {
+            return Ok(()); // cancelled
+        };
+        let headers = relay.modern_headers(&body, &t.version);
+        let outcome = match relay.upstream.post(body, &headers).await {
+            Ok(reply) => relay.read_reply(reply, std::slice::from_ref(&wire)).await,
+            Err(e) => Err(Failure::Net(e)),
+        };
+        if wire != *key {
+            relay.pending.take(&wire);
+        }
+        let answer = claimed.try_recv().ok().or_else(|| match &outcome {
+            // A HeaderMismatch usually comes as HTTP 400 with the error as its body.
+            Err(Failure::Http(_, b))
+                if jsonrpc::error_code(b.trim_ascii()) == Some(HEADER_MISMATCH) =>
+            {
+                Some(Bytes::copy_from_slice(b.trim_ascii()))
+            }
+            _ => None,
+        });
+        let Some(answer) = answer else {
+            return outcome.and(Err(Failure::NoResponse));
+        };
+        if &*msg.method == "tools/call"
+            && jsonrpc::error_code(&answer) == Some(HEADER_MISMATCH)
+            && !relisted
+        {
+            // The server wants Mcp-Param-* headers not learned yet. Like a modern client
+            // would, list the tools once and retry; a second mismatch is relayed.
+            relisted = true;
+            relist_tools(relay, t).await;
+            body = Bytes::from(base.clone());
+            wire = key.clone();
+            continue;
+        }
+        let Some((requests, state)) = translate::input_required(&answer) else {
+            relay.answer(key, answer).await;
+            return Ok(());
+        };
+        let mut responses = Vec::with_capacity(requests.len());
+        for (name, request) in requests {
+            let reply = ask_client(relay, &request).await?;
+            match result_of(&reply) {
+                Some(result) => responses.push((name, result)),
+                // The client refused the server's request: that ends the call.
+                None => {
+                    relay.answer(key, reply).await;
+                    return Ok(());
+                }
+            }
+        }
+        let (retry_raw, retry_key) = relay.private_id("retry");
+        let with_new_id = jsonrpc::with_id(&base, &retry_raw).into_owned();
+        body = Bytes::from(translate::with_input_responses(
+            &with_new_id,
+            &responses,
+            state.as_deref(),
+        ));
+        wire = retry_key;
+    }
+    Err(Failure::NoResponse)
+}
+
+/// Sends one MRTR input request to the client under a private id and waits (bounded by the
+/// idle timeout) for its answer.
+async fn ask_client(relay: &Relay, request: &str) -> Result<Bytes, Failure> {
+    let (raw, key) = relay.private_id("input");
+    let (tx, rx) = oneshot::channel();
+    lock(&relay.translated.input_waiters).insert(key.clone(), tx);
+    relay
+        .out
+        .send(Bytes::from(translate::as_client_request(request, &raw)))
+        .await;
+    let reply = tokio::time::timeout(relay.deadlines.idle, rx).await;
+    lock(&relay.translated.input_waiters).remove(&key);
+    match reply {
+        Ok(Ok(reply)) => Ok(reply),
+        _ => Err(Failure::Net(NetError::Idle(relay.deadlines.idle))),
+    }
+}
+
+/// Lists every page of tools on the client's behalf, only to learn their `x-mcp-header`
+/// annotations; nothing reaches stdout.
+async fn relist_tools(relay: &Arc<Relay>, t: &Translation) {
+    let mut cursor: Option<String> = None;
+    for _page in 0..MAX_LIST_PAGES {
+        let (raw, key) = relay.private_id("list");
+        let params = match &cursor {
+            Some(c) => format!(r#"{{"cursor":{}}}"#, serde_json::Value::from(c.as_str())),
+            None => "{}".into(),
+        };
+        let request =
+            format!(r#"{{"jsonrpc":"2.0","id":{raw},"method":"tools/list","params":{params}}}"#);
+        let body = Bytes::from(translate::stamp_meta(request.as_bytes(), t));
+        let headers = relay.modern_headers(&body, &t.version);
+        let Ok(result) = relay
+            .private_request(body, &key, "tools/list", &headers)
+            .await
+        else {
+            return;
+        };
+        let _ = relay.tool_headers.learn(&result);
+        cursor = serde_json::from_slice::<serde_json::Value>(&result)
+            .ok()
+            .and_then(|v| {
+                v.get("result")?
+                    .get("nextCursor")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+        if cursor.is_none() {
+            return;
+        }
+    }
+}
+
+/// Replaces the `subscriptions/listen` stream with one for the current URIs and answers
+/// the client's subscribe/unsubscribe once the server accepted it.
+async fn relisten(relay: &Arc<Relay>, key: &IdKey, t: &Translation) -> Result<(), Failure> {
+    let uris = {
+        let mut subs = lock(&relay.translated.subscriptions);
+        if let Some(old) = subs.1.take() {
+            old.abort(); // closing the stream cancels the old subscription
+        }
+        subs.0.clone()
+    };
+    let ok = Bytes::from_static(br#"{"jsonrpc":"2.0","id":0,"result":{}}"#);
+    if uris.is_empty() {
+        relay.answer(key, ok).await;
+        return Ok(());
+    }
+    let (listen_raw, _) = relay.private_id("listen");
+    let body = Bytes::from(translate::listen_request(&listen_raw, &uris, t));
+    let headers = relay.modern_headers(&body, &t.version);
+    match relay.upstream.post(body, &headers).await {
+        Ok(Reply::Events(_, stream)) => {
+            let this = relay.clone();
+            let task = tokio::spawn(async move { relay_subscription(&this, stream).await });
+            lock(&relay.translated.subscriptions).1 = Some(task);
+            relay.answer(key, ok).await;
+            Ok(())
+        }
+        Ok(Reply::Json(meta, body)) => match jsonrpc::error_code(&body) {
+            Some(_) => Err(Failure::Http(Box::new(meta), body)),
+            None => {
+                relay.answer(key, ok).await;
+                Ok(())
+            }
+        },
+        Ok(Reply::Status(meta, body)) => Err(Failure::Http(Box::new(meta), body)),
+        Ok(Reply::Accepted) => Err(Failure::NoResponse),
+        Err(e) => Err(Failure::Net(e)),
+    }
+}
+
+/// Relays a subscription stream's notifications (resource updates, list changes); its
+/// acknowledgement and final result are the bridge's business, not the client's.
+async fn relay_subscription(relay: &Relay, mut stream: crate::upstream::EventStream) {
+    loop {
+        match stream.next().await {
+            Some(Ok(event)) => {
+                let Some(data) = event
+                    .data
+                    .filter(|d| event.is_message && !d.trim().is_empty())
+                else {
+                    continue;
+                };
+                let Ok(e) = jsonrpc::parse_single(&data) else {
+                    continue;
+                };
+                if e.kind == Kind::Notification
+                    && e.method.as_deref() != Some("notifications/subscriptions/acknowledged")
+                {
+                    relay.out.send(Bytes::from(data)).await;
+                }
+            }
+            // A quiet subscription is not a broken one.
+            Some(Err(NetError::Idle(_))) => continue,
+            _ => break,
+        }
+    }
+    tracing::debug!("the subscriptions/listen stream from {} ended", relay.host);
+}
+
+/// The raw `result` of a client response, if it is a result (not an error).
+fn result_of(response: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Msg<'a> {
+        #[serde(borrow)]
+        result: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Msg<'_>>(response)
+        .ok()?
+        .result
+        .map(|r| r.get().to_string())
+}
