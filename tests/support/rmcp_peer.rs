@@ -1,7 +1,7 @@
 //! The real rmcp Streamable HTTP server the tests talk to: the demo server's own source
 //! (`examples/peer/`, included here so tests and demo cannot drift apart), started on
 //! 127.0.0.1 with a free port, plus the request log and shutdown.
-// Every test binary compiles all of `support` and uses a different part of it.
+// Not every re-export below is used by a test.
 #![allow(unused_imports)]
 
 #[path = "../../examples/peer/mod.rs"]
