@@ -6,16 +6,14 @@
 //! the challenge in `data`; a 401 on a notification is one stderr line; the bridge sends
 //! the (normalised) bearer on every request, survives refusals, and never logs the token.
 
-mod support;
-
 use std::time::Duration;
 
-use serde_json::json;
-use support::driver::{Bridge, BridgeCmd, LINE_DEADLINE};
-use support::rmcp_peer::{
+use crate::support::driver::{Bridge, BridgeCmd, LINE_DEADLINE};
+use crate::support::rmcp_peer::{
     self, AuthFailure, PLAIN_BODY, PLAIN_WWW_AUTHENTICATE, PeerOptions, RecordedRequest,
     RunningPeer, TOKEN, unauthorized_body,
 };
+use serde_json::json;
 
 const VERSION: &str = "2025-06-18";
 

@@ -9,13 +9,11 @@
 //! ones a user sees; stdin problems are recognised by the word "stdin", server problems by
 //! the server's `host:port`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
+use crate::support::scripted::{Recorded, Scripted, Sse, json, sse, sse_stream, typed};
 use serde_json::Value;
-use support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
-use support::scripted::{Recorded, Scripted, Sse, json, sse, sse_stream, typed};
 
 const VERSION: &str = "2025-06-18";
 const ANSWER_BOUND: Duration = Duration::from_secs(5);

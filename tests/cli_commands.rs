@@ -2,12 +2,10 @@
 //! (verdicts, exit codes, the server's own words on a 401, never the token, no leaked
 //! session) and `wazion-mcp config --write` into a temp HOME (issue 5 §1, §2).
 
-mod support;
-
 use std::process::Output;
 
+use crate::support::rmcp_peer;
 use serde_json::Value;
-use support::rmcp_peer;
 
 const SECRET: &str = "test-token";
 
@@ -197,7 +195,7 @@ async fn check_understands_a_2026_only_server() {
 /// the Streamable HTTP URL; `auto` falls back to it after a 405, as the bridge does (H23).
 #[tokio::test]
 async fn check_speaks_the_legacy_transport_when_told_and_after_a_405() {
-    use support::scripted::{self, Scripted};
+    use crate::support::scripted::{self, Scripted};
     for transport in ["sse", "auto"] {
         let server = Scripted::start().await;
         server.always(

@@ -11,13 +11,12 @@
 // Sampling, roots and logging are SEP-2577-deprecated in rmcp 3.x, still valid on 2025-06-18.
 #![allow(deprecated)]
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::rmcp_peer::{self, ELICIT_MESSAGE, Mode, SAMPLE_PROMPT, UNAUTHORIZED_MESSAGE};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
     CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
@@ -32,7 +31,6 @@ use rmcp::service::{
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, ErrorData, ServiceExt};
 use serde_json::{Value, json};
-use support::rmcp_peer::{self, ELICIT_MESSAGE, Mode, SAMPLE_PROMPT, UNAUTHORIZED_MESSAGE};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Notify;
 

@@ -4,14 +4,12 @@
 //! cancellation aborts the exchange instead of being POSTed; the server's 400 bodies are
 //! relayed unchanged.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::driver::BridgeCmd;
+use crate::support::rmcp_peer;
+use crate::support::scripted::{self, Scripted, Sse};
 use serde_json::{Value, json};
-use support::driver::BridgeCmd;
-use support::rmcp_peer;
-use support::scripted::{self, Scripted, Sse};
 
 const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
 

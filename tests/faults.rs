@@ -14,18 +14,16 @@
 //! process exit), never sleeps; the only clock is the scenario itself (progress sent every
 //! 300 ms against a 1 s idle timeout).
 
-mod support;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
-use support::rmcp_peer::{self, TOKEN, unauthorized_body};
-use support::scripted::{
+use crate::support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
+use crate::support::rmcp_peer::{self, TOKEN, unauthorized_body};
+use crate::support::scripted::{
     Gate, Recorded, Reply, Scripted, Sse, json, sse_stream, status, text, typed, unused_addr,
 };
+use serde_json::{Value, json};
 
 const VERSION: &str = "2025-06-18";
 /// The most any fault may take to be answered (the slowest row, the 1 s idle timeout,
@@ -430,7 +428,7 @@ async fn stalled_server_hits_the_idle_timeout() {
 }
 
 /// Feeds `tx` one `piece(i)` every 300 ms for about 2.7 s (nine pieces), then the result.
-async fn trickle(tx: support::scripted::SseTx, piece: impl Fn(u32) -> Sse, result: &str) {
+async fn trickle(tx: crate::support::scripted::SseTx, piece: impl Fn(u32) -> Sse, result: &str) {
     let mut tick = tokio::time::interval(Duration::from_millis(300));
     tick.tick().await;
     for i in 1..=9 {

@@ -2,11 +2,9 @@
 //! every `tools/list` page, calls to them are refused without reaching the server, and the
 //! filter still holds after the server announces `notifications/tools/list_changed`.
 
-mod support;
-
+use crate::support::driver::BridgeCmd;
+use crate::support::scripted::{self, Scripted};
 use serde_json::{Value, json};
-use support::driver::BridgeCmd;
-use support::scripted::{self, Scripted};
 
 const VERSION: &str = "2025-06-18";
 

@@ -2,14 +2,12 @@
 //! `--transport auto` a POST refused with 405 and no JSON-RPC body makes the bridge GET the
 //! URL, take the `endpoint` event, and POST every message there; answers come on the stream.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::driver::{Bridge, BridgeCmd};
+use crate::support::scripted::{self, Recorded, Scripted, Sse};
 use serde_json::json;
-use support::driver::{Bridge, BridgeCmd};
-use support::scripted::{self, Recorded, Scripted, Sse};
 
 const TOKEN: &str = "legacy-token";
 

@@ -7,24 +7,22 @@
 //!
 //! The figures (requests/s, VmRSS before and after) are printed; run with `--nocapture` to
 //! see them. The 100 000-request variant is for release builds:
-//! `cargo test --release --test load -- --ignored --nocapture`.
+//! `cargo test --release --test tests load:: -- --ignored --nocapture`.
 //!
 //! Row of issue 3 §3. Requirement ids: S1 and S3 (every stdout line one compact, valid
 //! message), J1 and J2 (each id kept exactly and answered by one result), H1 (one POST per
 //! message: the server counts them).
-
-mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Response, StatusCode};
 use serde_json::Value;
-use support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
 
 const IN_FLIGHT: usize = 64;
 const WARM_UP: u64 = 1_000;
@@ -215,7 +213,7 @@ async fn twenty_thousand_requests_each_answered_once_in_bounded_memory() {
 }
 
 /// §3, release size: 100 000 requests, 64 in flight. Run with
-/// `cargo test --release --test load -- --ignored --nocapture`.
+/// `cargo test --release --test tests load:: -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "100 000 requests: run in release with --ignored"]
 async fn hundred_thousand_requests_release() {

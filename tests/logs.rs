@@ -3,13 +3,11 @@
 //! method, id, HTTP status, duration and size — never its params, result, the token or the
 //! session id.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::driver::BridgeCmd;
+use crate::support::scripted::Scripted;
 use serde_json::{Value, json};
-use support::driver::BridgeCmd;
-use support::scripted::Scripted;
 
 const TOKEN: &str = "wz_log_secret_77";
 

@@ -3,14 +3,12 @@
 //! `--ca-file`. The proxy is a real loopback CONNECT tunnel written here; the server is the
 //! scripted HTTPS server with a certificate from a CA made at test time.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::driver::BridgeCmd;
+use crate::support::scripted::{Scripted, TestPki};
 use serde_json::json;
-use support::driver::BridgeCmd;
-use support::scripted::{Scripted, TestPki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -59,7 +57,7 @@ async fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
     (url, heads)
 }
 
-async fn initialize_works(mut bridge: support::driver::Bridge) {
+async fn initialize_works(mut bridge: crate::support::driver::Bridge) {
     let init = bridge.handshake("2025-06-18").await;
     assert!(init.get("result").is_some(), "{init}\n{}", bridge.stderr());
     bridge

@@ -6,14 +6,12 @@
 //! Ordering is proven with events (the server holds a reply until the test saw something on
 //! stdout), never with sleeps.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::driver::{Bridge, assert_jsonrpc};
+use crate::support::scripted::{Gate, Reply, Scripted, Sse, json, sse, sse_stream};
 use serde_json::Value;
-use support::driver::{Bridge, assert_jsonrpc};
-use support::scripted::{Gate, Reply, Scripted, Sse, json, sse, sse_stream};
 
 /// Bound for the bridge to exit after stdin EOF in these tests (shutdown.rs owns the
 /// real bound).
@@ -28,7 +26,7 @@ async fn nothing_more(mut b: Bridge) {
     assert!(rest.is_empty(), "unexpected stdout lines: {rest:#?}");
 }
 
-fn has_id(raw: &'static str) -> impl Fn(&support::scripted::Recorded) -> bool {
+fn has_id(raw: &'static str) -> impl Fn(&crate::support::scripted::Recorded) -> bool {
     move |r| r.is_post() && r.rpc_id_raw().as_deref() == Some(raw)
 }
 

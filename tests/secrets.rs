@@ -13,16 +13,14 @@
 //! DELETE), H16/H18/H19 (session id, re-initialize, DELETE at exit), A7/A8 (401/403
 //! relayed, not retried), S3 (stdout carries protocol only).
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
+use crate::support::rmcp_peer;
+use crate::support::scripted::{Recorded, Reply, Scripted, Sse, TestPki, json, sse, status, text};
 use serde_json::Value;
-use support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
-use support::rmcp_peer;
-use support::scripted::{Recorded, Reply, Scripted, Sse, TestPki, json, sse, status, text};
 
 const TOKEN: &str = "wz_SECRET_t0ken_9f8e7d";
 const SESSION: &str = "sess-SECRET-4a5b6c";

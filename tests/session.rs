@@ -8,13 +8,13 @@
 //! the moment a held answer was released), never with wall-clock timings, except the
 //! lower bound of the server's `retry` delay.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
+use crate::support::scripted::{
+    Gate, Recorded, Reply, Scripted, Sse, sse, sse_stream, status, text,
+};
 use serde_json::Value;
-use support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
-use support::scripted::{Gate, Recorded, Reply, Scripted, Sse, sse, sse_stream, status, text};
 
 const EXIT: Duration = Duration::from_secs(5);
 /// How long a held answer waits for a request that must NOT come before it is released.

@@ -5,12 +5,10 @@
 //! The 2.5 s bound is the one wall-clock contract in the suite; it is measured from the
 //! moment stdin is closed or the signal is sent.
 
-mod support;
-
 use std::time::Duration;
 
-use support::driver::{Bridge, BridgeCmd};
-use support::scripted::{Recorded, Reply, Scripted, SseTx, sse_stream, status};
+use crate::support::driver::{Bridge, BridgeCmd};
+use crate::support::scripted::{Recorded, Reply, Scripted, SseTx, sse_stream, status};
 
 const BOUND: Duration = Duration::from_millis(2500);
 

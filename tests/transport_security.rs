@@ -13,12 +13,10 @@
 //! H1 (every client message is a POST to the endpoint: never turned into a GET), H16/H20
 //! (session headers kept across a same-origin redirect).
 
-mod support;
-
 use std::time::Duration;
 
-use support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
-use support::scripted::{Recorded, Scripted, TestPki, json, status};
+use crate::support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
+use crate::support::scripted::{Recorded, Scripted, TestPki, json, status};
 
 const VERSION: &str = "2025-06-18";
 const TOKEN: &str = "tok-transport-5e6f";

@@ -24,6 +24,15 @@ pub struct Bridge {
     stdin: Option<ChildStdin>,
     lines: mpsc::UnboundedReceiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// Set by [`Bridge::pause_stdout`]: the stdout reader stops reading (and keeps the pipe open).
+    pause: tokio::sync::watch::Sender<bool>,
+}
+
+/// Resolves once [`Bridge::pause_stdout`] was called (never, if the bridge is dropped first).
+async fn until_paused(paused: &mut tokio::sync::watch::Receiver<bool>) {
+    if paused.wait_for(|p| *p).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A cache directory no other bridge of this test run uses, so what one test's server spoke
@@ -94,12 +103,24 @@ impl BridgeCmd {
         let stdout_fd = std::os::fd::AsFd::as_fd(&stdout).try_clone_to_owned().ok();
         let mut stderr_pipe = child.stderr.take().expect("stderr piped");
         let (tx, lines) = mpsc::unbounded_channel();
+        let (pause, mut paused) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             let mut r = BufReader::new(stdout);
             let mut line = String::new();
             loop {
                 line.clear();
-                match r.read_line(&mut line).await {
+                let read = tokio::select! {
+                    biased;
+                    () = until_paused(&mut paused) => {
+                        // Paused: hold the pipe open and never read again (the bridge's
+                        // writes block once the pipe is full). A line being read is lost.
+                        let _keep_open = r;
+                        std::future::pending::<()>().await;
+                        unreachable!()
+                    }
+                    read = r.read_line(&mut line) => read,
+                };
+                match read {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         let l = line.strip_suffix('\n').unwrap_or(&line).to_string();
@@ -130,6 +151,7 @@ impl BridgeCmd {
             stdin,
             lines,
             stderr,
+            pause,
         }
     }
 }
@@ -146,16 +168,30 @@ impl Bridge {
 
     /// Writes `line` plus `\n` to the bridge's stdin.
     pub async fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin still open");
-        stdin.write_all(line.as_bytes()).await.expect("write stdin");
-        stdin.write_all(b"\n").await.expect("write stdin");
-        stdin.flush().await.expect("flush stdin");
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        self.send_raw(&bytes).await;
     }
-    /// Writes raw bytes (no newline added).
+    /// Writes raw bytes (no newline added). A failed write (the bridge exited) panics with
+    /// the bridge's stderr.
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
-        stdin.write_all(bytes).await.expect("write stdin");
-        stdin.flush().await.expect("flush stdin");
+        let written = match stdin.write_all(bytes).await {
+            Ok(()) => stdin.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            // Give the stderr collector a moment to catch the exiting bridge's last words.
+            let _ = self
+                .wait_stderr_line(Duration::from_secs(1), |l| !l.is_empty())
+                .await;
+            panic!(
+                "cannot write to the bridge's stdin ({e}); exit status: {:?}; bridge stderr:\n{}",
+                self.child.try_wait().ok().flatten(),
+                self.stderr()
+            );
+        }
     }
     /// The next stdout line, or `None` when the deadline passes or stdout closed.
     pub async fn recv_within(&mut self, d: Duration) -> Option<String> {
@@ -168,10 +204,17 @@ impl Bridge {
     pub async fn recv(&mut self) -> String {
         match self.recv_within(LINE_DEADLINE).await {
             Some(l) => l,
-            None => panic!(
-                "no stdout line within {LINE_DEADLINE:?}; bridge stderr:\n{}",
-                self.stderr()
-            ),
+            None => {
+                // stdout closed early when the bridge exited: let stderr catch its last words.
+                let _ = self
+                    .wait_stderr_line(Duration::from_secs(1), |l| !l.is_empty())
+                    .await;
+                panic!(
+                    "no stdout line within {LINE_DEADLINE:?} (or stdout closed: the bridge exited with {:?}); bridge stderr:\n{}",
+                    self.child.try_wait().ok().flatten(),
+                    self.stderr()
+                )
+            }
         }
     }
     /// The next stdout line parsed as JSON.
@@ -331,4 +374,61 @@ impl Bridge {
         assert_jsonrpc(&l);
         l
     }
+}
+
+impl Bridge {
+    /// Stops reading the bridge's stdout for good, as a client that hangs would: the pipe
+    /// stays open, so once it is full the bridge's writes block. Lines read before stay
+    /// available to [`Bridge::recv_within`].
+    pub fn pause_stdout(&self) {
+        self.pause.send_replace(true);
+    }
+
+    /// Bytes written by the bridge to its stdout pipe and not read yet (FIONREAD, Linux).
+    #[cfg(target_os = "linux")]
+    pub fn stdout_unread_bytes(&self) -> Option<usize> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(self.stdout_fd.as_ref()?);
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int for a descriptor this struct owns.
+        let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+        (r == 0).then_some(n as usize)
+    }
+}
+
+impl Bridge {
+    /// Reads stdout until the response (`result` or `error`) whose id equals `id` as a JSON
+    /// value, for at most `bound`; every line read must be JSON. Returns the raw response
+    /// line and the lines before it. Panics, saying `what` and with stderr, when none comes.
+    pub async fn response_within(
+        &mut self,
+        id: &Value,
+        bound: Duration,
+        what: &str,
+    ) -> (String, Vec<String>) {
+        let deadline = tokio::time::Instant::now() + bound;
+        let mut before = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(line) = self.recv_within(left).await else {
+                panic!(
+                    "{what}: no response with id {id} on stdout within {bound:?}; lines before: {before:#?}\nbridge stderr:\n{}",
+                    self.stderr()
+                );
+            };
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{what}: stdout line is not JSON ({e}): {line}"));
+            if v.get("id") == Some(id) && (v.get("result").is_some() || v.get("error").is_some()) {
+                return (line, before);
+            }
+            before.push(line);
+        }
+    }
+}
+
+/// The exact text of the top-level `id` of a JSON object line (`"x\u0041"` stays as
+/// written), or `None` when the line is not a JSON object or has no id.
+pub fn raw_id(line: &str) -> Option<String> {
+    let members: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(line).ok()?;
+    Some(members.get("id")?.get().to_string())
 }

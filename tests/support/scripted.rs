@@ -917,3 +917,70 @@ pub fn legacy_server(server: &Scripted) -> Arc<SseTx> {
     );
     tx
 }
+
+// ----- worst-case servers (tests/hostile_*.rs) ----------------------------------------------
+
+/// A 200 `text/event-stream` reply that sends only `: keep-alive` comment lines, one every
+/// `every`, and never an event, until the client goes away. Built when the request
+/// arrives (not when the rule is installed), so the first comment follows the request.
+pub fn sse_comments_forever(every: Duration) -> Reply {
+    Reply::deferred(async move {
+        let (reply, tx) = sse_stream();
+        tokio::spawn(async move {
+            while tx.send(Sse::Comment("keep-alive".into())) {
+                tokio::time::sleep(every).await;
+            }
+        });
+        reply
+    })
+}
+
+/// A 200 reply with this `Content-Type` whose body is `bytes`, sent one byte every
+/// `every`; it ends only if `bytes` does (pass an endless iterator for a body that never
+/// completes). Starts when the request arrives; stops when the client goes away.
+pub fn dripping(
+    content_type: &str,
+    bytes: impl Iterator<Item = u8> + Send + 'static,
+    every: Duration,
+) -> Reply {
+    let content_type = content_type.to_string();
+    Reply::deferred(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            for b in bytes {
+                if tx.send(Chunk::Data(Bytes::from(vec![b]))).is_err() {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+        Reply {
+            status: StatusCode::OK,
+            headers: vec![("content-type".into(), content_type)],
+            body: ReplyBody::Stream(rx),
+        }
+    })
+}
+
+impl Scripted {
+    /// The most requests matching `pred` that were open at the same time, as the server saw
+    /// it: each is open from its arrival tick to the tick its response head was handed to
+    /// the HTTP layer (one still unanswered stays open). Ticks are unique, so no ties.
+    pub fn peak_concurrency(&self, pred: impl Fn(&Recorded) -> bool) -> usize {
+        let st = self.inner.state.lock().unwrap();
+        let mut edges: Vec<(u64, i64)> = Vec::new();
+        for r in st.requests.iter().filter(|r| pred(r)) {
+            edges.push((r.tick, 1));
+            if let Some(t) = st.answered.get(&r.index) {
+                edges.push((*t, -1));
+            }
+        }
+        edges.sort_unstable();
+        let (mut open, mut peak) = (0i64, 0i64);
+        for (_, d) in edges {
+            open += d;
+            peak = peak.max(open);
+        }
+        peak as usize
+    }
+}
