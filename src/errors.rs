@@ -47,6 +47,24 @@ pub enum Failure {
     RequestTimeout(std::time::Duration),
 }
 
+impl Failure {
+    /// A one-line description for the debug log: never a body (a server's error page may
+    /// echo the request's headers, token included).
+    pub fn summary(&self) -> String {
+        match self {
+            Failure::Http(meta, body) => {
+                format!(
+                    "HTTP {} with a {}-byte body",
+                    meta.status.as_u16(),
+                    body.len()
+                )
+            }
+            Failure::Reinitialize(inner) => format!("re-initialize failed: {}", inner.summary()),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
 /// What error texts need to know about the configuration.
 pub struct Hints<'a> {
     pub host: &'a str,

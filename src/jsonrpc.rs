@@ -214,14 +214,11 @@ pub fn sniff_id(head: &[u8]) -> Option<String> {
                         }
                         _ => return None,
                     };
-                    // Only a valid JSON string or number is an id to answer under: stdout
-                    // must never carry `--1` or a string with a raw control character.
-                    let text = std::str::from_utf8(&head[start..end]).ok()?;
-                    let valid = matches!(
-                        serde_json::from_str::<serde_json::Value>(text),
-                        Ok(serde_json::Value::String(_) | serde_json::Value::Number(_))
-                    );
-                    return valid.then(|| text.to_string());
+                    // Raw text, possibly not valid JSON (`--1`): callers answer under it
+                    // only when it is a usable id, and under `null` otherwise.
+                    return std::str::from_utf8(&head[start..end])
+                        .ok()
+                        .map(str::to_string);
                 }
                 continue;
             }

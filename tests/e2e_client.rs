@@ -157,7 +157,10 @@ fn bridge_command(url: &str, token: &str) -> tokio::process::Command {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp")).configure(|c| {
         c.arg(url)
             .env("WAZION_TOKEN", token)
-            .env("XDG_CACHE_HOME", support::driver::known_2025_server(url))
+            .env(
+                "XDG_CACHE_HOME",
+                crate::support::driver::known_2025_server(url),
+            )
             .env_remove("RUST_LOG");
     })
 }

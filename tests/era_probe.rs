@@ -6,14 +6,12 @@
 //! only the first start pays for the probe. A server that answers a 2025 `initialize` with
 //! a 2026 version is translated for too.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::driver::{BridgeCmd, fresh_cache_dir};
+use crate::support::rmcp_peer;
+use crate::support::scripted::{Recorded, Scripted, json};
 use serde_json::{Value, json};
-use support::driver::{BridgeCmd, fresh_cache_dir};
-use support::rmcp_peer;
-use support::scripted::{Recorded, Scripted, json};
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{}},"clientInfo":{"name":"probe-test","version":"0"}}}"#;
 
@@ -29,9 +27,18 @@ fn assert_well_formed_probe(r: &Recorded) {
     assert_eq!(r.session(), None);
     let body = r.json();
     let meta = &body["params"]["_meta"];
-    assert_eq!(meta["io.modelcontextprotocol/protocolVersion"], "2026-07-28");
-    assert_eq!(meta["io.modelcontextprotocol/clientCapabilities"], json!({"roots":{}}));
-    assert_eq!(meta["io.modelcontextprotocol/clientInfo"]["name"], "probe-test");
+    assert_eq!(
+        meta["io.modelcontextprotocol/protocolVersion"],
+        "2026-07-28"
+    );
+    assert_eq!(
+        meta["io.modelcontextprotocol/clientCapabilities"],
+        json!({"roots":{}})
+    );
+    assert_eq!(
+        meta["io.modelcontextprotocol/clientInfo"]["name"],
+        "probe-test"
+    );
     let id = body["id"].as_str().unwrap_or_default();
     assert!(id.starts_with("wazion-mcp-"), "a bridge-private id: {body}");
 }
@@ -52,7 +59,11 @@ async fn a_2025_server_is_probed_once_then_remembered() {
     assert!(is_discover(&seen[0]), "the probe first:\n{}", server.dump());
     assert_well_formed_probe(&seen[0]);
     assert!(seen[1].is_rpc("initialize"), "{}", server.dump());
-    assert_eq!(seen[1].body_str(), INIT, "the client's initialize goes out unchanged");
+    assert_eq!(
+        seen[1].body_str(),
+        INIT,
+        "the client's initialize goes out unchanged"
+    );
     let (status, _) = b.finish(Duration::from_secs(3)).await;
     assert!(status.is_some(), "the bridge exits at EOF");
 
@@ -83,7 +94,8 @@ async fn a_2026_only_server_is_found_by_the_probe_and_never_sees_a_2025_initiali
         .spawn();
     let init = b.handshake("2025-06-18").await;
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
-    b.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).await;
+    b.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .await;
     let (list, _) = b.recv_response(&json!(1)).await;
     assert!(list["result"]["tools"].is_array(), "{list}");
     b.finish(Duration::from_secs(3)).await;
@@ -142,10 +154,13 @@ async fn an_initialize_answered_with_a_2026_version_is_translated() {
     assert_eq!(init["id"], 0, "{init}");
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
     assert_eq!(init["result"]["capabilities"]["tools"], json!({}), "{init}");
-    b.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).await;
+    b.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .await;
     let (list, _) = b.recv_response(&json!(1)).await;
     assert!(list.get("result").is_some(), "{list}");
-    let forwarded = server.wait_for("tools/list", |r| r.is_rpc("tools/list")).await;
+    let forwarded = server
+        .wait_for("tools/list", |r| r.is_rpc("tools/list"))
+        .await;
     assert_eq!(forwarded.header("mcp-protocol-version"), Some("2026-07-28"));
     assert_eq!(
         forwarded.json()["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],

@@ -191,7 +191,9 @@ async fn fifty_sequential_calls(b: &mut Bridge) {
 /// go back to the pool: one new TCP connection per call (50 measured). The server ends
 /// each stream right after the answer reached stdout (an event, not a sleep), as a server
 /// that closes the stream a moment after its last event does; ended in the same write as
-/// the event, the end is read with it and the connection survives even today.
+/// the event, the end is read with it and the connection survives even today. The next
+/// call goes once the bridge says (debug log) it read the stream to its end: a client
+/// sending at the very same instant would race the end's arrival, which no bridge can win.
 #[tokio::test]
 async fn sequential_sse_answers_reuse_the_connection() {
     let server = Scripted::start().await;
@@ -204,7 +206,7 @@ async fn sequential_sse_answers_reuse_the_connection() {
         streams.lock().unwrap().push(tx);
         reply
     });
-    let mut b = ready(&server, &[]).await;
+    let mut b = ready(&server, &["--log-level", "debug"]).await;
     for i in 1..=50 {
         b.send(&call(i)).await;
         let (line, _) = b
@@ -217,6 +219,15 @@ async fn sequential_sse_answers_reuse_the_connection() {
         // The answer is out: now the server ends the stream normally.
         for tx in open.lock().unwrap().drain(..) {
             tx.finish();
+        }
+        let ended = |l: &str| l.contains("response stream read to its end");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while b.stderr_lines(ended).len() < i {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "call {i}: the bridge did not read the response stream to its end"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     let conns = server.connections();

@@ -12,6 +12,7 @@ mod auth;
 mod bad_input;
 mod cli_commands;
 mod e2e_client;
+mod era_probe;
 mod eras;
 mod faults;
 mod filter;

@@ -281,16 +281,27 @@ impl Relay {
         let this = self.clone();
         tokio::spawn(async move {
             let rest = async {
-                while let Some(Ok(event)) = stream.next().await {
-                    if let Some(data) = event
-                        .data
-                        .filter(|d| event.is_message && !d.trim().is_empty())
-                    {
-                        this.deliver(Bytes::from(data), &[]).await;
+                loop {
+                    match stream.next().await {
+                        Some(Ok(event)) => {
+                            if let Some(data) = event
+                                .data
+                                .filter(|d| event.is_message && !d.trim().is_empty())
+                            {
+                                this.deliver(Bytes::from(data), &[]).await;
+                            }
+                        }
+                        None => return tracing::debug!("response stream read to its end"),
+                        Some(Err(e)) => return tracing::debug!("response stream broke: {e:?}"),
                     }
                 }
             };
-            let _ = tokio::time::timeout(DRAIN_AFTER_ANSWER, rest).await;
+            if tokio::time::timeout(DRAIN_AFTER_ANSWER, rest)
+                .await
+                .is_err()
+            {
+                tracing::debug!("response stream still open after its answer; dropped");
+            }
         });
     }
 }

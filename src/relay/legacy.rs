@@ -83,7 +83,12 @@ pub async fn dispatch(relay: &Arc<Relay>, msg: Msg) {
             let this = relay.clone();
             tokio::spawn(async move {
                 if let Err(f) = post(&this, msg.bytes).await {
-                    tracing::warn!("{} refused the client's {}: {f:?}", this.host, msg.method);
+                    tracing::warn!(
+                        "{} refused the client's {}: {}",
+                        this.host,
+                        msg.method,
+                        f.summary()
+                    );
                 }
             });
         }

@@ -216,7 +216,7 @@ impl Relay {
                         let reason = format!(
                             "the message is {len} bytes, more than --max-message-bytes allows; it was not sent"
                         );
-                        self.reply_error(&id, -32600, &reason).await;
+                        self.reply_error(usable_id(&id), -32600, &reason).await;
                     }
                 }
             }
@@ -435,7 +435,8 @@ impl Relay {
         tracing::debug!(
             method = &*entry.method,
             id = entry.id(),
-            "request failed: {failure:?}"
+            "request failed: {}",
+            failure.summary()
         );
         let message = errors::answer(entry.id(), failure, &self.hints());
         self.out.send(message).await;
@@ -558,13 +559,20 @@ impl Relay {
             invalid.reason
         );
         if let Some(raw) = invalid.id.as_deref() {
-            let id = if IdKey::of(raw).is_some() {
-                raw
-            } else {
-                "null"
-            };
-            self.reply_error(id, invalid.code, &invalid.reason).await;
+            self.reply_error(usable_id(raw), invalid.code, &invalid.reason)
+                .await;
         }
+    }
+}
+
+/// `raw` when it is a valid JSON-RPC id, else `null`: stdout only ever carries valid JSON,
+/// so a line whose id is `--1` or a string with a raw control character is answered under
+/// `null`.
+fn usable_id(raw: &str) -> &str {
+    if IdKey::of(raw).is_some() {
+        raw
+    } else {
+        "null"
     }
 }
 
