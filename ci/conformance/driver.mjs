@@ -81,10 +81,19 @@ try {
   const { tools } = await client.listTools();
   log(`tools/list: ${tools.map((t) => t.name).join(', ') || '(none)'}`);
 
+  // The scenario's own tool calls first (MCP_CONFORMANCE_CONTEXT's toolCalls, which the
+  // 2026-07-28 scenarios give: their checks need particular argument values), then every
+  // other listed tool once.
+  const context = process.env.MCP_CONFORMANCE_CONTEXT ? JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT) : {};
+  const listed = new Set(tools.map((t) => t.name));
+  const calls = (context.toolCalls ?? []).filter((c) => listed.has(c.name));
   for (const tool of tools) {
-    const result = await client.callTool({ name: tool.name, arguments: TOOL_ARGS[tool.name] ?? {} });
-    const text = (result.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join(' ');
-    log(`tools/call ${tool.name}: ${result.isError ? 'ERROR ' : ''}${text}`);
+    if (!calls.some((c) => c.name === tool.name)) calls.push({ name: tool.name, arguments: TOOL_ARGS[tool.name] ?? {} });
+  }
+  for (const c of calls) {
+    const result = await client.callTool({ name: c.name, arguments: c.arguments ?? {} });
+    const text = (result.content ?? []).filter((x) => x.type === 'text').map((x) => x.text).join(' ');
+    log(`tools/call ${c.name}: ${result.isError ? 'ERROR ' : ''}${text}`);
     if (result.isError) failed = true;
   }
 } catch (err) {

@@ -83,9 +83,21 @@ pub async fn probe(relay: &Arc<Relay>, msg: &Msg, key: &IdKey) -> bool {
     if remembered == Some(Remembered::Session) {
         return false;
     }
-    let t = translation_for(&msg.bytes, FIRST_MODERN.into());
-    let discover = relay.discover(&t, super::deadlines::PROBE_TIMEOUT).await;
-    let Some(discover) = discover.filter(|d| translate::discovered_modern_only(d)) else {
+    let mut t = translation_for(&msg.bytes, FIRST_MODERN.into());
+    let mut discover = relay.discover(&t, super::deadlines::PROBE_TIMEOUT).await;
+    // UnsupportedProtocolVersion naming only 2026-era versions: a modern server that wants
+    // another revision; ask once more in the newest one it named, as a 2026 client does.
+    if let Err(Some(refusal)) = &discover
+        && jsonrpc::error_code(refusal) == Some(-32022)
+        && let Some(version) = translate::modern_refusal(refusal)
+    {
+        t.version = version;
+        discover = relay.discover(&t, super::deadlines::PROBE_TIMEOUT).await;
+    }
+    let Some(discover) = discover
+        .ok()
+        .filter(|d| translate::discovered_modern_only(d))
+    else {
         tracing::debug!(
             "{} is not a 2026-only server: the client's initialize goes out",
             relay.host
@@ -119,8 +131,8 @@ pub async fn start(
     let version = translate::modern_refusal(&refusal).unwrap_or_else(|| FIRST_MODERN.into());
     let t = translation_for(&msg.bytes, version);
     match relay.discover(&t, relay.deadlines.idle).await {
-        Some(discover) => finish(relay, msg, key, t, discover).await,
-        None => {
+        Ok(discover) => finish(relay, msg, key, t, discover).await,
+        Err(_) => {
             tracing::debug!(
                 "{} refused initialize and server/discover failed",
                 relay.host
@@ -161,24 +173,27 @@ async fn finish(relay: &Arc<Relay>, msg: &Msg, key: &IdKey, mut t: Translation, 
 }
 
 impl Relay {
-    /// `server/discover` on the client's behalf; its result, or `None` on any failure or
-    /// after `limit`.
+    /// `server/discover` on the client's behalf: its result; else the server's JSON-RPC
+    /// error (in a 2xx or an error status), or `None` on any other failure or after `limit`.
     async fn discover(
         self: &Arc<Self>,
         t: &Translation,
         limit: std::time::Duration,
-    ) -> Option<Bytes> {
+    ) -> Result<Bytes, Option<Bytes>> {
         let (raw, key) = self.private_id("discover");
         let body = Bytes::from(translate::discover_request(t));
         let body = Bytes::from(jsonrpc::with_id(&body, &raw).into_owned());
         let headers = self.modern_headers(&body, &t.version);
         let asked = self.private_request(body, &key, "server/discover", &headers);
-        match tokio::time::timeout(limit, asked).await {
-            Ok(Ok(answer)) if jsonrpc::error_code(&answer).is_none() => Some(answer),
-            _ => {
-                self.pending.take(&key);
-                None
+        let outcome = tokio::time::timeout(limit, asked).await;
+        self.pending.take(&key);
+        match outcome {
+            Ok(Ok(answer)) if jsonrpc::error_code(&answer).is_none() => Ok(answer),
+            Ok(Ok(error)) => Err(Some(error)),
+            Ok(Err(Failure::Http(_, body))) if jsonrpc::error_code(body.trim_ascii()).is_some() => {
+                Err(Some(Bytes::copy_from_slice(body.trim_ascii())))
             }
+            _ => Err(None),
         }
     }
 }
