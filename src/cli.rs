@@ -51,11 +51,13 @@ pub enum Command {
         /// The MCP client to configure.
         #[arg(value_enum)]
         client: ClientKind,
-        /// Merge the entry into the client's config file (other servers and keys are kept, a
-        /// backup is written next to it, the file is replaced atomically).
+        /// Merge the entry into the client's config file (other servers, keys and comments
+        /// are kept, the file keeps its mode, a timestamped backup is written next to it, the
+        /// file is replaced atomically).
         #[arg(long)]
         write: bool,
-        /// With --write: replace an existing entry of the same name.
+        /// With --write: replace an existing entry of the same name (the values in its env
+        /// and its --header flags are kept unless given again).
         #[arg(long)]
         force: bool,
         /// Name of the server entry.
@@ -72,11 +74,18 @@ pub enum Command {
 /// MCP clients that `config` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClientKind {
+    /// claude_desktop_config.json (mcpServers)
     ClaudeDesktop,
+    /// mcp.json, user or workspace (servers, inputs; comments kept)
     Vscode,
+    /// ~/.cursor/mcp.json (mcpServers)
     Cursor,
+    /// ~/.codex/config.toml ([mcp_servers.NAME])
     Codex,
+    /// the `claude mcp add` / `add-json` lines; --write: ~/.claude.json (user scope)
     ClaudeCode,
+    /// ~/.gemini/settings.json (mcpServers; comments kept)
+    Gemini,
 }
 
 /// How logs are written.
