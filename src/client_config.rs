@@ -1423,6 +1423,34 @@ mod tests {
         );
     }
 
+    /// The files in `examples/` (linked from the README) are what `config` prints for the
+    /// default flags, so they cannot drift from it.
+    #[test]
+    fn examples_are_what_config_prints() {
+        let e = Entry {
+            name: "wazion".into(),
+            command: "/home/you/.local/bin/wazion-mcp".into(),
+            bridge: bridge(&[]),
+        };
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let read = |f: &str| std::fs::read_to_string(examples.join(f)).unwrap();
+        use ClientKind::*;
+        for (client, file) in [
+            (ClaudeDesktop, "claude_desktop_config.json"),
+            (Vscode, "vscode-mcp.json"),
+            (Cursor, "cursor-mcp.json"),
+            (Codex, "codex-config.toml"),
+            (Gemini, "gemini-settings.json"),
+        ] {
+            assert_eq!(read(file), snippet(client, &e), "examples/{file}");
+        }
+        assert_eq!(
+            read("claude-code-mcp.json"),
+            pretty(&json_document(ClaudeCode, &e)),
+            "the project-scope .mcp.json"
+        );
+    }
+
     #[test]
     fn previous_headers_are_kept_unless_named_again() {
         let new = Entry {
