@@ -538,17 +538,19 @@ fn claude_code_commands(entry: &Entry) -> String {
 /// environment (seen with Claude Code 2.1 and Gemini CLI 0.61): set there, the value would
 /// land on the bridge's command line.
 fn expansion_note(client: ClientKind, entry: &Entry) -> Option<String> {
-    let vars = &entry.secret_vars()[1..];
+    let vars = entry.secret_vars().split_off(1);
     if vars.is_empty() || !matches!(client, ClientKind::ClaudeCode | ClientKind::Gemini) {
         return None;
     }
+    let written: Vec<String> = vars.iter().map(|v| format!("${{{v}}}")).collect();
     Some(format!(
-        "{} replaces ${{{v}}} in args with {v} from its own environment when that is set, \
-         which would put the value on the bridge's command line. Keep {v} out of the \
-         environment you start it from: the entry's env hands it to the bridge{warning}",
+        "{} replaces {} in args with the value from its own environment when that is set, \
+         which would put it on the bridge's command line. Keep {} out of the environment you \
+         start it from: the entry's env hands it to the bridge{}",
         client_name(client),
-        v = vars.join("}, ${"),
-        warning = if client == ClientKind::ClaudeCode {
+        written.join(", "),
+        vars.join(", "),
+        if client == ClientKind::ClaudeCode {
             " (Claude Code then lists a harmless \"Missing environment variables\" warning)."
         } else {
             "."
