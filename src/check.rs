@@ -83,7 +83,9 @@ impl Reporter {
         self.clear_waiting();
         let line = format!("  {:<4}  {:<12}  {what}", "...", step);
         if self.terminal {
-            self.out.write(&line);
+            // One screen line at most, so `\r` and erase-line take all of it away.
+            let short: String = line.chars().take(79).collect();
+            self.out.write(&short);
             self.waiting = true;
         } else {
             self.out.line(&line);
@@ -381,8 +383,7 @@ pub async fn diagnose(settings: &Settings, upstream: &Upstream, r: &mut Reporter
     r.waiting(
         "initialize",
         &format!(
-            "POST initialize to {}; waiting for the answer (gives up after {} s without a byte)",
-            settings.host_label,
+            "sent; waiting for the answer (up to {} s of silence)",
             settings.idle_timeout.as_secs()
         ),
     );
@@ -473,7 +474,7 @@ pub async fn diagnose(settings: &Settings, upstream: &Upstream, r: &mut Reporter
     r.waiting(
         "tools/list",
         &format!(
-            "waiting for the answer (gives up after {} s without a byte)",
+            "waiting for the answer (up to {} s of silence)",
             settings.idle_timeout.as_secs()
         ),
     );
@@ -528,7 +529,7 @@ async fn modern_steps(upstream: &Upstream, ctx: &Ctx<'_>, version: String, r: &m
         r.waiting(
             step,
             &format!(
-                "POST {method}; waiting for the answer (gives up after {} s without a byte)",
+                "{method} sent; waiting for the answer (up to {} s of silence)",
                 ctx.settings.idle_timeout.as_secs()
             ),
         );

@@ -127,7 +127,7 @@ async fn each_step_is_printed_as_it_finishes_and_a_wait_says_what_it_waits_for()
         );
     }
     assert!(
-        so_far.contains("waiting for the answer (gives up after 300 s"),
+        so_far.contains("waiting for the answer (up to 300 s of silence)"),
         "{so_far}"
     );
     assert!(
