@@ -27,15 +27,11 @@ case ":$PATH:" in
     *":$bindir:"*) ;;
     *) echo "note: $bindir is not on your PATH; MCP clients need the absolute path above anyway." ;;
 esac
-cat <<SNIPPET
+cat <<NEXT
 
-Claude Desktop (claude_desktop_config.json):
-{
-  "mcpServers": {
-    "wazion": {
-      "command": "$bin",
-      "env": { "WAZION_TOKEN": "wz_your_token_here" }
-    }
-  }
-}
-SNIPPET
+Next, add it to your MCP client (the token stays out of this output):
+  $bin config claude-desktop --write     (or vscode, cursor, codex, gemini)
+  $bin config claude-code                (prints the claude mcp add line)
+then check the connection:
+  WAZION_TOKEN=wz_… $bin check
+NEXT

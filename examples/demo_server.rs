@@ -86,7 +86,31 @@ async fn main() -> std::io::Result<()> {
         },
         ..PeerOptions::default()
     };
-    let server = peer::start(opts).await?;
+    let server = match peer::start(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            // In plain words, not the io::Error's Debug form (`Os { code: 98, … }`).
+            let why = match e.kind() {
+                std::io::ErrorKind::AddrInUse => format!(
+                    "port {} on {} is already in use (is a demo server still running?); stop \
+                     that process, or pick another port with --port N (0 picks a free one)",
+                    args.port, args.host
+                ),
+                std::io::ErrorKind::AddrNotAvailable => format!(
+                    "{} is not an address of this machine; use --host 127.0.0.1",
+                    args.host
+                ),
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "not allowed to listen on port {} (ports below 1024 need privileges); \
+                     pick another with --port N",
+                    args.port
+                ),
+                _ => format!("cannot listen on {}:{}: {e}", args.host, args.port),
+            };
+            eprintln!("demo_server: {why}");
+            std::process::exit(1);
+        }
+    };
     println!("{}", server.url);
     eprintln!(
         "demo MCP server listening on {url}\n\

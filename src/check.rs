@@ -5,6 +5,12 @@
 //! policy, and `--transport`: a legacy HTTP+SSE server is checked over its event stream), so
 //! what passes here works in the bridge. It never prints the token or the
 //! session id, and it DELETEs the session it opened, so no session is leaked.
+//!
+//! Each step is printed as it finishes, and a step that waits on the network first says what
+//! it waits for and for how long (on a terminal that line is then replaced by the verdict).
+//! Every failed step carries a fix; causes are named in words (a self-signed certificate,
+//! plain http on an https URL, the proxy), never as a Rust error's debug text. `--json`
+//! prints one JSON report at the end, also when the flags are refused.
 
 use std::time::{Duration, Instant};
 
@@ -12,11 +18,12 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::TransportKind;
+use crate::cli::{BridgeArgs, TransportKind};
 use crate::config::Settings;
 use crate::errors::{self, Failure, Hints};
 use crate::jsonrpc;
-use crate::upstream::{EventStream, Meta, Reply, SessionHeaders, Upstream};
+use crate::report::Out;
+use crate::upstream::{EventStream, Meta, NetError, Reply, SessionHeaders, Upstream};
 
 /// One step's verdict.
 #[derive(Debug, Serialize)]
@@ -37,60 +44,208 @@ struct Report<'a> {
     steps: &'a [Step],
 }
 
-/// Runs every step (stopping at the first failure); prints the report; returns the exit code.
-/// `wazion-mcp check` runs instead of the bridge, so its report may use stdout.
-#[allow(clippy::print_stdout)]
-pub async fn run(settings: Settings, json: bool) -> i32 {
-    let steps = diagnose(&settings).await;
-    let ok = steps.iter().all(|s| s.ok);
-    if json {
-        let report = Report {
-            ok,
-            url: settings.url.as_str(),
-            steps: &steps,
+/// Where the verdicts go as they come: printed at once (text), or kept for one JSON report.
+pub struct Reporter {
+    out: Out,
+    json: bool,
+    url: String,
+    steps: Vec<Step>,
+    /// A waiting line is on the terminal, without its line break, to be replaced.
+    waiting: bool,
+    terminal: bool,
+}
+
+impl Reporter {
+    /// Starts a report about `url` (shown without user name or password).
+    pub fn new(url: &str, json: bool) -> Self {
+        let out = Out::new();
+        let terminal = !json && out.is_terminal();
+        let mut r = Reporter {
+            out,
+            json,
+            url: without_credentials(url),
+            steps: Vec::new(),
+            waiting: false,
+            terminal,
         };
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("wazion-mcp: {e}"),
+        if !json {
+            let line = format!("wazion-mcp check: {}", r.url);
+            r.out.line(&line);
         }
-    } else {
-        println!("wazion-mcp check: {}", settings.url);
-        for s in &steps {
+        r
+    }
+
+    /// Says what a step is waiting for, before it waits.
+    pub fn waiting(&mut self, step: &str, what: &str) {
+        if self.json {
+            return;
+        }
+        self.clear_waiting();
+        let line = format!("  {:<4}  {:<12}  {what}", "...", step);
+        if self.terminal {
+            // One screen line at most, so `\r` and erase-line take all of it away.
+            let short: String = line.chars().take(79).collect();
+            self.out.write(&short);
+            self.waiting = true;
+        } else {
+            self.out.line(&line);
+        }
+    }
+
+    fn clear_waiting(&mut self) {
+        if self.waiting {
+            // Back to the line's start and erase it: the verdict takes its place.
+            self.out.write("\r\x1b[2K");
+            self.waiting = false;
+        }
+    }
+
+    /// Records a verdict and prints it (text mode); returns whether the step passed.
+    pub fn done(&mut self, s: Step) -> bool {
+        let ok = s.ok;
+        if !self.json {
+            self.clear_waiting();
             let time = s.ms.map(|m| format!(" ({m} ms)")).unwrap_or_default();
-            println!(
+            let line = format!(
                 "  {:<4}  {:<12}  {}{time}",
                 if s.ok { "ok" } else { "FAIL" },
                 s.step,
                 s.detail
             );
+            self.out.line(&line);
             if let Some(fix) = &s.fix {
-                for (i, line) in fix.lines().enumerate() {
+                for (i, l) in fix.lines().enumerate() {
                     let label = if i == 0 { "fix:" } else { "" };
-                    println!("  {:<4}  {:<12}  {line}", "", label);
+                    let line = format!("  {:<4}  {:<12}  {l}", "", label);
+                    self.out.line(&line);
                 }
             }
         }
-        println!(
-            "{}",
-            if ok {
+        self.steps.push(s);
+        ok
+    }
+
+    /// Whether every step so far passed.
+    pub fn ok(&self) -> bool {
+        self.steps.iter().all(|s| s.ok)
+    }
+
+    /// Prints the verdict (or the JSON report) and returns the steps.
+    pub fn finish(mut self) -> Vec<Step> {
+        let ok = self.ok();
+        if self.json {
+            let report = Report {
+                ok,
+                url: &self.url,
+                steps: &self.steps,
+            };
+            let text = serde_json::to_string_pretty(&report)
+                .unwrap_or_else(|_| r#"{"ok":false,"steps":[]}"#.to_string());
+            self.out.line(&text);
+        } else {
+            self.clear_waiting();
+            self.out.line(if ok {
                 "All checks passed: the bridge will work with these settings."
             } else {
                 "A check failed: see the fix above."
-            }
-        );
+            });
+        }
+        self.steps
     }
+}
+
+/// `wazion-mcp check`: checks the flags, then every step. Exit 0 when all passed, 1 when a
+/// step failed or the HTTP client cannot be built (an unusable `--proxy` or `--ca-file`, as
+/// the bridge exits 1 for them), 2 when the flags are refused (as the bridge does).
+pub async fn main(args: BridgeArgs, json: bool) -> i32 {
+    let mut r = Reporter::new(&args.url, json);
+    let settings = match crate::config::from_cli(&args, |name| std::env::var(name).ok()) {
+        Ok((settings, _)) => settings,
+        Err(e) => {
+            let fix = flags_fix(&e.0);
+            r.done(fail("flags", e.0, fix, None));
+            r.finish();
+            return 2;
+        }
+    };
+    let upstream = match build_upstream(&settings) {
+        Ok(u) => u,
+        Err((detail, fix)) => {
+            r.done(fail("flags", detail, fix, None));
+            r.finish();
+            return 1;
+        }
+    };
+    diagnose(&settings, &upstream, &mut r).await;
+    let ok = r.ok();
+    r.finish();
     if ok { 0 } else { 1 }
 }
 
+/// The bridge's HTTP client for these settings, or why it cannot be built and the fix.
+fn build_upstream(settings: &Settings) -> Result<Upstream, (String, String)> {
+    if let Some(p) = &settings.proxy {
+        crate::config::check_proxy(p).map_err(|e| {
+            (
+                e.0,
+                "Write it as --proxy http://proxy.example:3128, or leave --proxy out to use \
+                 HTTPS_PROXY / HTTP_PROXY and the system's settings."
+                    .to_string(),
+            )
+        })?;
+    }
+    Upstream::with_tls_info(settings).map_err(|e| {
+        let fix = if e.contains("--ca-file") {
+            "Give --ca-file a PEM file holding the CA certificate (a block starting with \
+             -----BEGIN CERTIFICATE-----)."
+        } else if e.contains("--proxy") {
+            "Write it as --proxy http://proxy.example:3128, or leave --proxy out."
+        } else if e.contains("CA certificates") {
+            "This machine has no CA certificates: install them (ca-certificates on Debian and \
+             Ubuntu) or pass the server's CA with --ca-file."
+        } else {
+            "Check the flags above; `wazion-mcp --help` describes each."
+        };
+        (e, fix.to_string())
+    })
+}
+
+/// The fix for flags `config::from_cli` refused (its message already says what is wrong).
+fn flags_fix(message: &str) -> String {
+    if message.contains("--allow-http") {
+        "Use the server's https:// URL. Only if the token may cross that network in clear text, \
+         add --allow-http."
+            .into()
+    } else if message.contains("--ca-file") {
+        "Give --ca-file the path of the PEM file with the CA certificate (an absolute path is \
+         safest)."
+            .into()
+    } else if message.contains("user name or password") {
+        "Remove user:password@ from the URL; send the credential with --token-env or \
+         --header 'Name: ${VAR}' instead."
+            .into()
+    } else if message.contains("URL") || message.contains("scheme") || message.contains("host") {
+        format!(
+            "Give the server's full MCP endpoint, for example {}.",
+            crate::cli::DEFAULT_URL
+        )
+    } else {
+        "Correct the flag named above; `wazion-mcp --help` describes each.".into()
+    }
+}
+
 /// The steps, in order; stops after the first failure (later steps would only repeat it).
-pub async fn diagnose(settings: &Settings) -> Vec<Step> {
-    let mut steps = vec![flags_step(settings)];
+pub async fn diagnose(settings: &Settings, upstream: &Upstream, r: &mut Reporter) {
+    if !r.done(flags_step(settings)) {
+        return;
+    }
     let proxied = proxy_for(settings);
     let host = settings.url.host_str().unwrap_or_default().to_string();
     let port = settings.url.port_or_known_default().unwrap_or(443);
+    let connect_s = settings.connect_timeout.as_secs();
 
     if let Some(proxy) = &proxied {
-        steps.push(Step {
+        r.done(Step {
             step: "proxy",
             ok: true,
             detail: format!(
@@ -101,14 +256,23 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
             ms: None,
         });
     }
-    let (dns_host, dns_port) = match proxied.as_deref().and_then(|p| reqwest::Url::parse(p).ok()) {
+    let proxy_url = proxied.as_deref().and_then(proxy_url);
+    let (dns_host, dns_port) = match &proxy_url {
         Some(p) => (
             p.host_str().unwrap_or_default().to_string(),
             p.port_or_known_default().unwrap_or(80),
         ),
         None => (host.clone(), port),
     };
+    let through = |what: String| match &proxied {
+        Some(p) => format!("{what} (the proxy {})", without_credentials(p)),
+        None => what,
+    };
 
+    r.waiting(
+        "DNS",
+        &format!("resolving {dns_host} (up to {connect_s} s)"),
+    );
     let started = Instant::now();
     let addrs: Vec<std::net::SocketAddr> = match tokio::time::timeout(
         settings.connect_timeout,
@@ -118,31 +282,41 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
     {
         Ok(Ok(a)) => a.collect(),
         Ok(Err(e)) => {
-            steps.push(fail(
+            r.done(fail(
                 "DNS",
-                format!("{dns_host} could not be resolved: {e}"),
-                dns_fix(),
-                started,
+                through(format!(
+                    "{dns_host} could not be resolved ({})",
+                    io_words(&e)
+                )),
+                dns_fix(proxied.is_some()),
+                Some(started),
             ));
-            return steps;
+            return;
         }
         Err(_) => {
-            steps.push(fail(
+            r.done(fail(
                 "DNS",
-                format!("resolving {dns_host} timed out"),
-                dns_fix(),
-                started,
+                through(format!("resolving {dns_host} took more than {connect_s} s")),
+                dns_fix(proxied.is_some()),
+                Some(started),
             ));
-            return steps;
+            return;
         }
     };
     let shown: Vec<String> = addrs.iter().take(3).map(|a| a.ip().to_string()).collect();
-    steps.push(pass(
+    r.done(pass(
         "DNS",
         format!("{dns_host} → {}", shown.join(", ")),
         started,
     ));
 
+    let first = addrs
+        .first()
+        .map_or_else(|| format!("{dns_host}:{dns_port}"), |a| a.to_string());
+    r.waiting(
+        "TCP",
+        &format!("connecting to {first} (up to {connect_s} s)"),
+    );
     let started = Instant::now();
     let mut connected = None;
     let mut last_error = String::from("no address to try");
@@ -157,52 +331,63 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
                 connected = Some(*addr);
                 break;
             }
-            Ok(Err(e)) => last_error = format!("{addr}: {e}"),
-            Err(_) => {
-                last_error = format!(
-                    "{addr}: timed out after {} s",
-                    settings.connect_timeout.as_secs()
-                )
-            }
+            Ok(Err(e)) => last_error = format!("{addr}: {}", io_words(&e)),
+            Err(_) => last_error = format!("{addr}: no answer within {connect_s} s"),
         }
     }
     match connected {
-        Some(addr) => steps.push(pass("TCP", format!("connected to {addr}"), started)),
+        Some(addr) => {
+            r.done(pass("TCP", format!("connected to {addr}"), started));
+        }
         None => {
-            steps.push(fail(
-                "TCP",
-                format!("could not connect: {last_error}"),
-                Some(
-                    "Check the URL's host and port, that the server is running, and that no \
-                     firewall blocks it. Behind a corporate network, set HTTPS_PROXY or pass --proxy."
-                        .into(),
+            let fix = match &proxied {
+                Some(p) => format!(
+                    "Check the proxy's address ({}, from --proxy or HTTPS_PROXY / HTTP_PROXY / \
+                     ALL_PROXY) and that the proxy is running.",
+                    without_credentials(p)
                 ),
-                started,
-            ));
-            return steps;
+                None => "Check the URL's host and port, that the server is running, and that no \
+                         firewall blocks it. Behind a corporate network, set HTTPS_PROXY or pass \
+                         --proxy."
+                    .into(),
+            };
+            let detail = match &proxied {
+                Some(p) => format!(
+                    "could not connect to the proxy {}: {last_error}",
+                    without_credentials(p)
+                ),
+                None => format!("could not connect: {last_error}"),
+            };
+            r.done(fail("TCP", detail, fix, Some(started)));
+            return;
         }
     }
 
-    let upstream = match Upstream::with_tls_info(settings) {
-        Ok(u) => u,
-        Err(e) => {
-            steps.push(fail("HTTP", e, None, Instant::now()));
-            return steps;
-        }
-    };
     let hints = Hints {
         host: &settings.host_label,
         token_env: &settings.token_env,
         token_present: settings.token_present,
         secrets: &settings.secrets,
     };
+    let ctx = Ctx {
+        settings,
+        hints: &hints,
+        proxy: proxied.as_deref(),
+    };
 
     if settings.transport == TransportKind::Sse {
-        legacy_steps(&upstream, &hints, settings, &mut steps).await;
-        return steps;
+        legacy_steps(upstream, &ctx, r).await;
+        return;
     }
 
     // initialize: TLS and HTTP are judged from this first real request.
+    r.waiting(
+        "initialize",
+        &format!(
+            "sent; waiting for the answer (up to {} s of silence)",
+            settings.idle_timeout.as_secs()
+        ),
+    );
     let started = Instant::now();
     let reply = upstream
         .post(Bytes::from_static(INITIALIZE), &SessionHeaders::default())
@@ -211,31 +396,20 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
     let (meta, body) = match collect(reply, INITIALIZE_ID).await {
         Ok(x) => x,
         Err(failure) => {
-            let (step, fix) = match &failure {
-                Failure::Net(crate::upstream::NetError::Connect(c)) if https && (c.contains("TLS") || c.contains("certificate")) => (
-                    "TLS",
-                    Some(
-                        "If you are behind a proxy or antivirus that inspects HTTPS, pass its CA with \
-                         --ca-file /path/to/ca.pem (or install it in the OS trust store). Also check the \
-                         system clock, and that the URL's host name matches the certificate."
-                            .to_string(),
-                    ),
-                ),
-                _ => ("HTTP", None),
-            };
-            steps.push(fail(step, describe(&failure, &hints), fix, started));
-            return steps;
+            let (step, detail, fix) = failure_words(&failure, &ctx, "initialize");
+            r.done(fail(step, detail, fix, Some(started)));
+            return;
         }
     };
     if https {
-        steps.push(pass(
+        r.done(pass(
             "TLS",
             tls_detail(meta.peer_certificate.as_deref()),
             started,
         ));
     }
     let ct = meta.content_type.clone().unwrap_or_default();
-    steps.push(pass(
+    r.done(pass(
         "HTTP",
         format!(
             "POST answered {} ({})",
@@ -251,11 +425,11 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         && matches!(meta.status.as_u16(), 400 | 404 | 405)
         && !jsonrpc::is_response(body.trim_ascii())
     {
-        legacy_steps(&upstream, &hints, settings, &mut steps).await;
-        return steps;
+        legacy_steps(upstream, &ctx, r).await;
+        return;
     }
     if let Some(version) = crate::translate::modern_refusal(&body) {
-        steps.push(pass(
+        r.done(pass(
             "initialize",
             format!(
                 "the server speaks only MCP {version} (no initialize); the bridge translates \
@@ -263,17 +437,17 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
             ),
             started,
         ));
-        modern_steps(&upstream, &hints, version, &mut steps).await;
-        return steps;
+        modern_steps(upstream, &ctx, version, r).await;
+        return;
     }
     if !meta.status.is_success() || jsonrpc::error_code(&body).is_some() {
-        steps.push(fail(
+        r.done(fail(
             "initialize",
             server_words(&meta, &body, &hints),
-            auth_fix(meta.status.as_u16(), settings),
-            started,
+            status_fix(meta.status.as_u16(), &ctx),
+            Some(started),
         ));
-        return steps;
+        return;
     }
     let version = jsonrpc::initialize_result_version(&body);
     let session_note = if meta.session_id.is_some() {
@@ -281,7 +455,7 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
     } else {
         "no session (stateless)"
     };
-    steps.push(pass(
+    r.done(pass(
         "initialize",
         initialize_detail(&body, session_note),
         started,
@@ -298,26 +472,33 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         .post(Bytes::from_static(INITIALIZED), &session)
         .await;
 
+    r.waiting(
+        "tools/list",
+        &format!(
+            "waiting for the answer (up to {} s of silence)",
+            settings.idle_timeout.as_secs()
+        ),
+    );
     let started = Instant::now();
     let reply = upstream
         .post(Bytes::from_static(TOOLS_LIST), &session)
         .await;
     match collect(reply, TOOLS_LIST_ID).await {
         Ok((meta, body)) if meta.status.is_success() && jsonrpc::error_code(&body).is_none() => {
-            steps.push(pass("tools/list", tools_detail(&body), started));
+            r.done(pass("tools/list", tools_detail(&body), started));
         }
-        Ok((meta, body)) => steps.push(fail(
-            "tools/list",
-            server_words(&meta, &body, &hints),
-            auth_fix(meta.status.as_u16(), settings),
-            started,
-        )),
-        Err(failure) => steps.push(fail(
-            "tools/list",
-            describe(&failure, &hints),
-            None,
-            started,
-        )),
+        Ok((meta, body)) => {
+            r.done(fail(
+                "tools/list",
+                server_words(&meta, &body, &hints),
+                status_fix(meta.status.as_u16(), &ctx),
+                Some(started),
+            ));
+        }
+        Err(failure) => {
+            let (_, detail, fix) = failure_words(&failure, &ctx, "tools/list");
+            r.done(fail("tools/list", detail, fix, Some(started)));
+        }
     }
 
     // Leave nothing behind on the server (H19).
@@ -325,16 +506,17 @@ pub async fn diagnose(settings: &Settings) -> Vec<Step> {
         let _ = tokio::time::timeout(Duration::from_secs(2), upstream.delete(&session)).await;
         session.session_id = None;
     }
-    steps
+}
+
+/// What the wording of a failure needs to know.
+struct Ctx<'a> {
+    settings: &'a Settings,
+    hints: &'a Hints<'a>,
+    proxy: Option<&'a str>,
 }
 
 /// `server/discover` and `tools/list` the 2026-07-28 way: `_meta` and request headers.
-async fn modern_steps(
-    upstream: &Upstream,
-    hints: &Hints<'_>,
-    version: String,
-    steps: &mut Vec<Step>,
-) {
+async fn modern_steps(upstream: &Upstream, ctx: &Ctx<'_>, version: String, r: &mut Reporter) {
     let t = crate::translate::Translation {
         version: version.clone(),
         capabilities: "{}".into(),
@@ -345,6 +527,13 @@ async fn modern_steps(
         ("discover", "server/discover"),
         ("tools/list", "tools/list"),
     ] {
+        r.waiting(
+            step,
+            &format!(
+                "{method} sent; waiting for the answer (up to {} s of silence)",
+                ctx.settings.idle_timeout.as_secs()
+            ),
+        );
         let started = Instant::now();
         let id = format!("\"wazion-mcp-check-{step}\"");
         let request = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}"}}"#);
@@ -372,14 +561,20 @@ async fn modern_steps(
                             .map_or(0, Vec::len)
                     ),
                 };
-                steps.push(pass(step, detail, started));
+                r.done(pass(step, detail, started));
             }
             Ok((meta, body)) => {
-                steps.push(fail(step, server_words(&meta, &body, hints), None, started));
+                r.done(fail(
+                    step,
+                    server_words(&meta, &body, ctx.hints),
+                    status_fix(meta.status.as_u16(), ctx),
+                    Some(started),
+                ));
                 return;
             }
             Err(failure) => {
-                steps.push(fail(step, describe(&failure, hints), None, started));
+                let (_, detail, fix) = failure_words(&failure, ctx, step);
+                r.done(fail(step, detail, fix, Some(started)));
                 return;
             }
         }
@@ -398,37 +593,35 @@ const LEGACY_WAIT: Duration = Duration::from_secs(10);
 /// The legacy HTTP+SSE transport (2024-11-05, L1–L4): the GET stream and its `endpoint`,
 /// then `initialize` and `tools/list` POSTed there and answered on the stream. Nothing to
 /// DELETE: the session ends when the stream is dropped.
-async fn legacy_steps(
-    upstream: &Upstream,
-    hints: &Hints<'_>,
-    settings: &Settings,
-    steps: &mut Vec<Step>,
-) {
+async fn legacy_steps(upstream: &Upstream, ctx: &Ctx<'_>, r: &mut Reporter) {
+    let wait_s = LEGACY_WAIT.as_secs();
+    r.waiting(
+        "SSE stream",
+        &format!(
+            "GET {}; waiting for its endpoint event (up to {wait_s} s)",
+            ctx.hints.host
+        ),
+    );
     let started = Instant::now();
     let link = match tokio::time::timeout(LEGACY_WAIT, crate::legacy::connect(upstream)).await {
         Ok(Ok(link)) => link,
         Ok(Err(failure)) => {
-            let fix = match &failure {
-                Failure::Http(meta, _) => auth_fix(meta.status.as_u16(), settings),
-                _ => None,
-            };
-            steps.push(fail("SSE stream", describe(&failure, hints), fix, started));
+            let (_, detail, fix) = failure_words(&failure, ctx, "SSE stream");
+            r.done(fail("SSE stream", detail, fix, Some(started)));
             return;
         }
         Err(_) => {
-            steps.push(fail(
+            r.done(fail(
                 "SSE stream",
-                format!(
-                    "no endpoint event within {} s of the GET",
-                    LEGACY_WAIT.as_secs()
-                ),
-                Some("Check the URL: it should be the server's SSE endpoint.".into()),
-                started,
+                format!("no endpoint event within {wait_s} s of the GET"),
+                "Check the URL: it should be the server's SSE endpoint (it usually ends in /sse)."
+                    .into(),
+                Some(started),
             ));
             return;
         }
     };
-    steps.push(pass(
+    r.done(pass(
         "SSE stream",
         format!(
             "legacy HTTP+SSE transport; messages go to {}",
@@ -438,6 +631,8 @@ async fn legacy_steps(
     ));
     let mut events = link.events;
 
+    let answer_wait = format!("waiting for the answer on the event stream (up to {wait_s} s)");
+    r.waiting("initialize", &answer_wait);
     let started = Instant::now();
     let body = match legacy_call(
         upstream,
@@ -445,22 +640,26 @@ async fn legacy_steps(
         &mut events,
         INITIALIZE,
         INITIALIZE_ID,
-        hints,
+        ctx,
     )
     .await
     {
         Ok(body) if jsonrpc::error_code(&body).is_none() => body,
         Ok(body) => {
-            let words = String::from_utf8_lossy(&body).into_owned();
-            steps.push(fail("initialize", words, None, started));
+            r.done(fail(
+                "initialize",
+                rpc_error_words(&body),
+                status_fix(401, ctx),
+                Some(started),
+            ));
             return;
         }
-        Err(why) => {
-            steps.push(fail("initialize", why, None, started));
+        Err((why, fix)) => {
+            r.done(fail("initialize", why, fix, Some(started)));
             return;
         }
     };
-    steps.push(pass(
+    r.done(pass(
         "initialize",
         initialize_detail(&body, "over the event stream"),
         started,
@@ -469,6 +668,7 @@ async fn legacy_steps(
         .post_to(&link.endpoint, Bytes::from_static(INITIALIZED))
         .await;
 
+    r.waiting("tools/list", &answer_wait);
     let started = Instant::now();
     match legacy_call(
         upstream,
@@ -476,53 +676,66 @@ async fn legacy_steps(
         &mut events,
         TOOLS_LIST,
         TOOLS_LIST_ID,
-        hints,
+        ctx,
     )
     .await
     {
         Ok(body) if jsonrpc::error_code(&body).is_none() => {
-            steps.push(pass("tools/list", tools_detail(&body), started))
+            r.done(pass("tools/list", tools_detail(&body), started));
         }
         Ok(body) => {
-            let words = String::from_utf8_lossy(&body).into_owned();
-            steps.push(fail("tools/list", words, None, started));
+            r.done(fail(
+                "tools/list",
+                rpc_error_words(&body),
+                status_fix(401, ctx),
+                Some(started),
+            ));
         }
-        Err(why) => steps.push(fail("tools/list", why, None, started)),
+        Err((why, fix)) => {
+            r.done(fail("tools/list", why, fix, Some(started)));
+        }
     }
 }
 
 /// POSTs `request` to the legacy endpoint and waits (bounded) for the answer to `id` (raw)
-/// on `events`.
+/// on `events`. A failure comes with its fix.
 async fn legacy_call(
     upstream: &Upstream,
     endpoint: &reqwest::Url,
     events: &mut EventStream,
     request: &'static [u8],
     id: &str,
-    hints: &Hints<'_>,
-) -> Result<Bytes, String> {
+    ctx: &Ctx<'_>,
+) -> Result<Bytes, (String, String)> {
+    let words = |f: Failure| {
+        let (_, detail, fix) = failure_words(&f, ctx, "the request");
+        (detail, fix)
+    };
     match upstream
         .post_to(endpoint, Bytes::from_static(request))
         .await
     {
-        Ok(Reply::Status(meta, body)) => {
-            return Err(describe(&Failure::Http(Box::new(meta), body), hints));
-        }
+        Ok(Reply::Status(meta, body)) => return Err(words(Failure::Http(Box::new(meta), body))),
         Ok(Reply::Json(_, body)) => return Ok(body),
         Ok(Reply::Events(_, mut stream)) => {
             return first_response(&mut stream, id)
                 .await
-                .ok_or_else(|| describe(&Failure::StreamEnded, hints));
+                .ok_or_else(|| words(Failure::StreamEnded));
         }
         Ok(Reply::Accepted) => {}
-        Err(e) => return Err(describe(&Failure::Net(e), hints)),
+        Err(e) => return Err(words(Failure::Net(e))),
     }
     match tokio::time::timeout(LEGACY_WAIT, first_response(events, id)).await {
         Ok(Some(body)) => Ok(body),
-        Ok(None) => Err(describe(&Failure::LegacyStreamClosed, hints)),
-        Err(_) => Err(format!(
-            "no answer on the event stream within {} s",
-            LEGACY_WAIT.as_secs()
+        Ok(None) => Err(words(Failure::LegacyStreamClosed)),
+        Err(_) => Err((
+            format!(
+                "no answer on the event stream within {} s",
+                LEGACY_WAIT.as_secs()
+            ),
+            "The server accepted the request but did not answer on its event stream; check \
+             that the URL is the server's SSE endpoint, and the server's logs."
+                .into(),
         )),
     }
 }
@@ -580,13 +793,14 @@ fn pass(step: &'static str, detail: String, started: Instant) -> Step {
     }
 }
 
-fn fail(step: &'static str, detail: String, fix: Option<String>, started: Instant) -> Step {
+/// A failed step: it always says how to fix it.
+fn fail(step: &'static str, detail: String, fix: String, started: Option<Instant>) -> Step {
     Step {
         step,
         ok: false,
         detail,
-        fix,
-        ms: Some(started.elapsed().as_millis() as u64),
+        fix: Some(fix),
+        ms: started.map(|s| s.elapsed().as_millis() as u64),
     }
 }
 
@@ -597,7 +811,20 @@ fn flags_step(settings: &Settings) -> Step {
         .map(|k| k.as_str())
         .filter(|k| *k != "authorization")
         .collect();
-    let token = if settings.token_present {
+    let placeholder = settings
+        .headers
+        .get(reqwest::header::AUTHORIZATION)
+        .is_some_and(|v| {
+            v.as_bytes()
+                .ends_with(crate::client_config::TOKEN_PLACEHOLDER.as_bytes())
+        });
+    let token = if placeholder {
+        format!(
+            "{} still holds the placeholder \"{}\"",
+            settings.token_env,
+            crate::client_config::TOKEN_PLACEHOLDER
+        )
+    } else if settings.token_present {
         format!("token from {} (set)", settings.token_env)
     } else if settings.headers.contains_key("authorization") {
         "Authorization from --header".to_string()
@@ -609,14 +836,29 @@ fn flags_step(settings: &Settings) -> Step {
     } else {
         format!(", extra headers: {}", extra.join(", "))
     };
-    let ok = settings.token_present
-        || settings.headers.contains_key("authorization")
-        || !extra.is_empty();
+    let ok = !placeholder
+        && (settings.token_present
+            || settings.headers.contains_key("authorization")
+            || !extra.is_empty());
     Step {
         step: "flags",
         ok,
-        detail: format!("{}, {token}{headers}", settings.url),
-        fix: (!ok).then(|| token_fix(&settings.token_env)),
+        detail: format!(
+            "{}, {token}{headers}",
+            without_credentials(settings.url.as_str())
+        ),
+        fix: (!ok).then(|| {
+            let fix = token_fix(&settings.token_env);
+            if placeholder {
+                format!(
+                    "Replace \"{}\" with your token in the env block of the client's entry (and \
+                     in this shell for the check).\n{fix}",
+                    crate::client_config::TOKEN_PLACEHOLDER
+                )
+            } else {
+                fix
+            }
+        }),
         ms: None,
     }
 }
@@ -630,28 +872,50 @@ fn token_fix(var: &str) -> String {
          Claude Desktop: \"env\": {{\"{var}\": \"…\"}} in the server entry of claude_desktop_config.json\n\
          VS Code:        \"env\": {{\"{var}\": \"${{input:wazion-token}}\"}} in mcp.json (asked once, stored securely)\n\
          Cursor:         \"env\": {{\"{var}\": \"…\"}} in ~/.cursor/mcp.json\n\
+         Gemini CLI:     \"env\": {{\"{var}\": \"…\"}} in ~/.gemini/settings.json\n\
          Codex:          env = {{ {var} = \"…\" }} under [mcp_servers.wazion] in ~/.codex/config.toml\n\
-         Claude Code:    claude mcp add wazion --env {var}=… -- /path/to/wazion-mcp\n\
+         Claude Code:    claude mcp add wazion --scope user --env {var}=… -- /path/to/wazion-mcp\n\
          `wazion-mcp config <client> --write` adds the entry for you."
     )
 }
 
-fn auth_fix(status: u16, settings: &Settings) -> Option<String> {
+/// The fix for an HTTP status the server refused with.
+fn status_fix(status: u16, ctx: &Ctx<'_>) -> String {
+    let settings = ctx.settings;
     match status {
-        401 if !settings.token_present => Some(format!(
+        401 if !settings.token_present => format!(
             "Set {} (see the fix under \"flags\" above).",
             settings.token_env
-        )),
-        401 => Some(format!(
-            "The server rejected the token in {}: copy it again (complete, no quotes) or create a new one.",
+        ),
+        401 => format!(
+            "The server rejected the token in {}: copy it again (complete, no quotes) or create a \
+             new one.",
             settings.token_env
-        )),
-        403 => Some(format!(
+        ),
+        403 => format!(
             "The token in {} is valid but not allowed to do this; use a token with more access.",
             settings.token_env
-        )),
-        404 | 405 => Some("Check the URL: it should be the server's MCP endpoint (e.g. https://www.wazion.com/api/mcp/).".into()),
-        _ => None,
+        ),
+        404 | 405 | 400 => format!(
+            "Check the URL: it should be the server's MCP endpoint (e.g. {}).",
+            crate::cli::DEFAULT_URL
+        ),
+        407 => match ctx.proxy {
+            Some(p) => format!(
+                "The proxy {} wants credentials: put them in the proxy URL \
+                 (http://user:password@host:port).",
+                without_credentials(p)
+            ),
+            None => {
+                "A proxy wants credentials: pass --proxy http://user:password@host:port.".into()
+            }
+        },
+        429 => "The server is rate limiting: wait a moment and run the check again.".into(),
+        300..=399 => "The URL redirects elsewhere (the bridge follows only same-origin 307/308): \
+                      use the address it redirects to."
+            .into(),
+        500..=599 => "The server failed: try again later, or tell the server's operator.".into(),
+        _ => "Check the URL and the server's status; the bridge would get the same answer.".into(),
     }
 }
 
@@ -669,12 +933,213 @@ fn server_words(meta: &Meta, body: &[u8], hints: &Hints<'_>) -> String {
     }
 }
 
+/// The JSON-RPC error of an answer read off an event stream.
+fn rpc_error_words(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error")?.get("message")?.as_str().map(str::to_string))
+        .map_or_else(
+            || "the server answered with an error".to_string(),
+            |m| format!("the server says \"{m}\""),
+        )
+}
+
+/// The bridge's own words for a failure (what a client would be told).
 fn describe(failure: &Failure, hints: &Hints<'_>) -> String {
     let answer = errors::answer("0", failure, hints);
     serde_json::from_slice::<Value>(&answer)
         .ok()
         .and_then(|v| v.get("error")?.get("message")?.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{failure:?}"))
+        .unwrap_or_else(|| format!("the request to {} failed", hints.host))
+}
+
+/// The step, the words and the fix for a failure of request `what`.
+fn failure_words(failure: &Failure, ctx: &Ctx<'_>, what: &str) -> (&'static str, String, String) {
+    let host = ctx.hints.host;
+    match failure {
+        Failure::Net(NetError::Connect(cause)) => connect_words(cause, ctx),
+        Failure::Net(NetError::Idle(d)) => (
+            "HTTP",
+            format!("{host} sent nothing for {} s after {what}", d.as_secs()),
+            "Check that the URL is the server's MCP endpoint; a slow server needs a larger \
+             --idle-timeout."
+                .into(),
+        ),
+        Failure::Http(meta, _) => (
+            "HTTP",
+            describe(failure, ctx.hints),
+            status_fix(meta.status.as_u16(), ctx),
+        ),
+        Failure::Net(NetError::TooLarge(_)) => (
+            "HTTP",
+            describe(failure, ctx.hints),
+            "Raise --max-message-bytes, or check that the URL is the MCP endpoint.".into(),
+        ),
+        _ => (
+            "HTTP",
+            describe(failure, ctx.hints),
+            "Run the check again; if it keeps failing, check the URL and the server's logs.".into(),
+        ),
+    }
+}
+
+/// Words and fix for a connection that failed below HTTP (`cause` is the bridge's plain text
+/// of reqwest's error, whose root is a rustls or io error).
+fn connect_words(cause: &str, ctx: &Ctx<'_>) -> (&'static str, String, String) {
+    let host = ctx.hints.host;
+    let lower = cause.to_ascii_lowercase();
+    let https = ctx.settings.url.scheme() == "https";
+    let via = ctx
+        .proxy
+        .map(|p| format!(" (through the proxy {})", without_credentials(p)))
+        .unwrap_or_default();
+    let has = |needle: &str| lower.contains(needle);
+    let ca_hint = "If a proxy or antivirus inspects HTTPS on this machine, pass its CA with \
+                   --ca-file /path/to/ca.pem (or install it in the system's trust store); for a \
+                   server with a private CA, pass that CA.";
+    if has("invalidcontenttype") || has("corrupt message") || has("wrong version number") {
+        return (
+            "TLS",
+            format!(
+                "{host} answered in plain http, not TLS: nothing speaks https on that port{via}"
+            ),
+            "Use http:// in the URL if the server really speaks plain http (accepted for \
+             localhost; for another host only with --allow-http), or the server's https port."
+                .into(),
+        );
+    }
+    if has("caused") && has("endentity") || has("ca used as end entity") {
+        return (
+            "TLS",
+            format!(
+                "{host}'s certificate is a self-signed CA certificate used as its own server \
+                 certificate, which TLS clients refuse even when that CA is trusted{via}"
+            ),
+            "Give the server a certificate issued by a CA (for a local server, mkcert makes one), \
+             and pass that CA with --ca-file if it is private."
+                .into(),
+        );
+    }
+    if has("unknownissuer") || has("unknown issuer") {
+        return (
+            "TLS",
+            format!(
+                "{host}'s certificate is issued by a CA this machine does not trust (a \
+                 self-signed certificate, a private CA, or a proxy that inspects HTTPS){via}"
+            ),
+            ca_hint.into(),
+        );
+    }
+    if has("expired") || has("notvalidyet") || has("not valid yet") {
+        return (
+            "TLS",
+            format!("{host}'s certificate is outside its validity dates{via}"),
+            "Check this machine's date and time; if they are right, the server's certificate \
+             must be renewed (tell its operator)."
+                .into(),
+        );
+    }
+    if has("notvalidforname") || has("not valid for name") {
+        return (
+            "TLS",
+            format!("{host}'s certificate is issued for another name{via}"),
+            "Use the host name the certificate names in the URL (an IP address works only when \
+             the certificate lists it)."
+                .into(),
+        );
+    }
+    if has("tunnel") || (ctx.proxy.is_some() && has("proxy")) {
+        let p = ctx.proxy.map(without_credentials).unwrap_or_default();
+        return (
+            "HTTP",
+            format!("the proxy {p} did not open a connection to {host}"),
+            format!(
+                "Check that the proxy {p} allows {host}, and its credentials \
+                 (http://user:password@host:port in --proxy or HTTPS_PROXY)."
+            ),
+        );
+    }
+    if has("connection refused") {
+        return (
+            "HTTP",
+            format!("{host} refused the connection{via}"),
+            "Check that the server is running and the URL's port is right.".into(),
+        );
+    }
+    if has("timed out") {
+        return (
+            "HTTP",
+            format!(
+                "no connection to {host} within {} s{via}",
+                ctx.settings.connect_timeout.as_secs()
+            ),
+            "Check the URL, your network and any firewall or proxy; raise --connect-timeout for \
+             a slow network."
+                .into(),
+        );
+    }
+    if has("could not be resolved") {
+        return (
+            "DNS",
+            format!("{host} could not be resolved{via}"),
+            dns_fix(ctx.proxy.is_some()),
+        );
+    }
+    if https && (has("tls") || has("handshake") || has("certificate") || has("alert")) {
+        let alert = cause
+            .split("alert: ")
+            .nth(1)
+            .map(|a| {
+                a.split(|c: char| !c.is_ascii_alphanumeric())
+                    .next()
+                    .unwrap_or("")
+            })
+            .filter(|a| !a.is_empty())
+            .map(|a| format!(" (the server sent the TLS alert \"{}\")", spaced(a)))
+            .unwrap_or_default();
+        return (
+            "TLS",
+            format!("the TLS handshake with {host} failed{alert}{via}"),
+            format!(
+                "{ca_hint} Also check this machine's clock, and that the URL's host name matches \
+                 the certificate."
+            ),
+        );
+    }
+    (
+        "HTTP",
+        format!("could not reach {host}: {}{via}", cause.trim()),
+        "Check the URL, your network and any proxy; the bridge would fail the same way.".into(),
+    )
+}
+
+/// `HandshakeFailure` → `handshake failure`.
+fn spaced(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// An io error in words, without Rust's "(os error N)" suffix.
+fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused: nothing listens there".into(),
+        TimedOut => "timed out".into(),
+        NotFound => "no such host".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
 }
 
 /// Reads a reply to the end of the response with `id`; `Status` replies come back as-is.
@@ -742,12 +1207,14 @@ fn time_now() -> i64 {
         .unwrap_or(0)
 }
 
-fn dns_fix() -> Option<String> {
-    Some(
-        "Check the host name in the URL. On a VPN or corporate network, check its DNS; \
-         behind a proxy, set HTTPS_PROXY or pass --proxy."
-            .into(),
-    )
+fn dns_fix(proxied: bool) -> String {
+    if proxied {
+        "Check the proxy's host name (--proxy, or HTTPS_PROXY / HTTP_PROXY / ALL_PROXY).".into()
+    } else {
+        "Check the host name in the URL. On a VPN or corporate network, check its DNS; behind a \
+         proxy, set HTTPS_PROXY or pass --proxy."
+            .into()
+    }
 }
 
 /// The proxy requests to the server will use, if any (explicit `--proxy`, else the
@@ -778,14 +1245,22 @@ fn proxy_for(settings: &Settings) -> Option<String> {
     (!bypass).then_some(candidate)
 }
 
-/// A proxy URL fit for display: user name and password removed.
-fn without_credentials(proxy: &str) -> String {
-    match reqwest::Url::parse(proxy) {
-        Ok(mut u) => {
+/// A proxy as a URL (a bare `host:port` is `http://host:port`, as reqwest takes it).
+fn proxy_url(p: &str) -> Option<reqwest::Url> {
+    reqwest::Url::parse(p)
+        .ok()
+        .filter(|u| u.has_host())
+        .or_else(|| reqwest::Url::parse(&format!("http://{p}")).ok())
+}
+
+/// A URL fit for display: user name and password removed.
+fn without_credentials(url: &str) -> String {
+    match proxy_url(url) {
+        Some(mut u) => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
             u.to_string()
         }
-        Err(_) => "(unparsable proxy URL)".into(),
+        None => "(not a valid URL)".into(),
     }
 }

@@ -1,6 +1,6 @@
 //! Command-line flags and subcommands: every flag is declared and documented here, once.
 //!
-//! `--help` is generated from these doc comments, and README's flag table mirrors them.
+//! `--help` is generated from these doc comments, and docs/flags.md's flag table mirrors them.
 //! Turning flags into checked settings (URL policy, token, headers) is `config`'s job.
 
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub const DEFAULT_TOKEN_ENV: &str = "WAZION_TOKEN";
         wazion-mcp reads newline-delimited JSON-RPC from stdin, forwards every message to the \
         server with `Authorization: Bearer <token>`, and writes every server message to stdout. \
         Errors from the server (a 401 for a bad token, say) reach the client unchanged.",
-    after_help = "TOKEN:\n  The bearer token is read from the environment variable WAZION_TOKEN (or the one named by\n  --token-env), never from the command line, so it stays out of process listings and shell\n  history. Put it in your MCP client's `env` block, e.g. for Claude Desktop:\n\n    {\"mcpServers\":{\"wazion\":{\"command\":\"/abs/path/wazion-mcp\",\"env\":{\"WAZION_TOKEN\":\"wz_...\"}}}}\n\n  WAzion tokens: https://www.wazion.com/dashboard -> Settings. A missing token is not fatal:\n  the bridge starts and the server's own answer (usually a 401) reaches the client.\n\nEXAMPLES:\n  WAZION_TOKEN=wz_... wazion-mcp\n  OTHER_TOKEN=... wazion-mcp https://other.example/mcp --token-env OTHER_TOKEN\n  wazion-mcp https://wa.example/mcp --header 'X-API-Key: ${VPS_KEY}'"
+    after_help = "TOKEN:\n  The bearer token is read from the environment variable WAZION_TOKEN (or the one named by\n  --token-env), never from the command line, so it stays out of process listings and shell\n  history. Put it in your MCP client's `env` block, e.g. for Claude Desktop:\n\n    {\"mcpServers\":{\"wazion\":{\"command\":\"/abs/path/wazion-mcp\",\"env\":{\"WAZION_TOKEN\":\"<paste your token here>\"}}}}\n\n  `wazion-mcp config <client> --write` adds that entry for you.\n\n  WAzion tokens: https://www.wazion.com/dashboard -> Settings. A missing token is not fatal:\n  the bridge starts and the server's own answer (usually a 401) reaches the client.\n\nEXAMPLES:\n  WAZION_TOKEN=wz_... wazion-mcp\n  OTHER_TOKEN=... wazion-mcp https://other.example/mcp --token-env OTHER_TOKEN\n  wazion-mcp https://wa.example/mcp --header 'X-API-Key: ${VPS_KEY}'"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,7 +36,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Diagnose the connection step by step (URL, DNS, TCP, TLS, HTTP, initialize, tools/list)
-    /// and say how to fix what fails. Exits 0 when everything works, 1 otherwise.
+    /// and say how to fix what fails. Exits 0 when everything works, 1 when a step fails, 2
+    /// when the flags are refused.
     Check {
         #[command(flatten)]
         bridge: BridgeArgs,
@@ -51,11 +52,13 @@ pub enum Command {
         /// The MCP client to configure.
         #[arg(value_enum)]
         client: ClientKind,
-        /// Merge the entry into the client's config file (other servers and keys are kept, a
-        /// backup is written next to it, the file is replaced atomically).
+        /// Merge the entry into the client's config file (other servers, keys and comments
+        /// are kept, the file keeps its mode, a timestamped backup is written next to it, the
+        /// file is replaced atomically).
         #[arg(long)]
         write: bool,
-        /// With --write: replace an existing entry of the same name.
+        /// With --write: replace an existing entry of the same name (the values in its env
+        /// and its --header flags are kept unless given again).
         #[arg(long)]
         force: bool,
         /// Name of the server entry.
@@ -72,11 +75,18 @@ pub enum Command {
 /// MCP clients that `config` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClientKind {
+    /// claude_desktop_config.json (mcpServers)
     ClaudeDesktop,
+    /// mcp.json, user or workspace (servers, inputs; comments kept)
     Vscode,
+    /// ~/.cursor/mcp.json (mcpServers)
     Cursor,
+    /// ~/.codex/config.toml ([mcp_servers.NAME])
     Codex,
+    /// the `claude mcp add` / `add-json` lines; --write: ~/.claude.json (user scope)
     ClaudeCode,
+    /// ~/.gemini/settings.json (mcpServers; comments kept)
+    Gemini,
 }
 
 /// How logs are written.

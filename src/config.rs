@@ -252,6 +252,38 @@ fn parse_header(
     Ok(HeaderSpec::Ready(header, value))
 }
 
+/// The variables a `--header` value names with `${VAR}` (for `config`, which puts them in the
+/// client entry's `env`).
+pub fn header_vars(raw: &str) -> Vec<String> {
+    let value = raw.split_once(':').map_or(raw, |(_, v)| v);
+    let mut names: Vec<String> = expand_vars(value, &|_: &str| None).1;
+    names.dedup();
+    names
+}
+
+/// Whether `--proxy` can be used: an `http://` or `https://` URL with a host (a bare
+/// `host:port` is taken as `http://host:port`, as reqwest does). The error never repeats
+/// the value, which may carry a password.
+pub fn check_proxy(raw: &str) -> Result<(), ConfigError> {
+    let raw = raw.trim();
+    let parsed = Url::parse(raw)
+        .ok()
+        .filter(|u| u.has_host())
+        .or_else(|| Url::parse(&format!("http://{raw}")).ok());
+    let usable = parsed
+        .as_ref()
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if usable && reqwest::Proxy::all(raw).is_ok() {
+        Ok(())
+    } else {
+        Err(ConfigError(
+            "--proxy is not a usable proxy URL: give it as http://host:port or \
+             https://host:port (user:password@ before the host if the proxy wants them)"
+                .into(),
+        ))
+    }
+}
+
 /// Expands `${VAR}`; returns the text and the names of unset variables.
 /// Hand-written: the only syntax is `${NAME}`, and a crate for it (shellexpand) would also
 /// expand `$NAME` and `~`, which header values (e.g. passwords) may legitimately contain.

@@ -20,6 +20,7 @@ pub mod legacy;
 pub mod logging;
 pub mod modern;
 pub mod relay;
+pub mod report;
 pub mod session;
 pub mod stdio;
 pub mod translate;

@@ -14,10 +14,8 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         None => bridge(&cli.bridge),
-        Some(Command::Check { bridge, json }) => {
-            let settings = settings_or_exit(&bridge, false);
-            block_on(check::run(settings, json))
-        }
+        // `check` reports unusable flags itself (as JSON with --json).
+        Some(Command::Check { bridge, json }) => block_on(check::main(bridge, json)),
         Some(Command::Config {
             client,
             write,

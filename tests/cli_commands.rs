@@ -160,7 +160,14 @@ fn config_write_merges_into_the_clients_file_under_home() {
         serde_json::json!(["--token-env", "OTHER_TOKEN"])
     );
     assert!(entry["env"]["OTHER_TOKEN"].is_string());
-    assert!(home.path().join(".cursor/mcp.json.bak").exists());
+    let backups = std::fs::read_dir(home.path().join(".cursor"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("mcp.json.bak-"))
+        })
+        .count();
+    assert_eq!(backups, 1, "one timestamped backup");
     // A second write without --force keeps the entry and says so.
     let again = wazion(&["config", "cursor", "--write"], &[("HOME", h)]);
     assert_eq!(again.status.code(), Some(1));

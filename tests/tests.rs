@@ -29,5 +29,7 @@ mod props;
 mod relay;
 mod secrets;
 mod session;
+mod setup_check;
+mod setup_config;
 mod shutdown;
 mod transport_security;
