@@ -143,6 +143,7 @@ fn main() {
     } else if !serve_only {
         bin();
     }
+    // The callgrind runs take about a minute under the watchdog's eye.
     let watchdog = if serve_only { SERVE_LIMIT } else { WATCHDOG };
     std::thread::spawn(move || {
         std::thread::sleep(watchdog);
@@ -168,7 +169,6 @@ fn main() {
         .expect("client runtime");
     let canned = server_rt.block_on(start_canned());
     let rmcp_url = server_rt.block_on(start_rmcp());
-    let _ = ACCEPTS.set(canned.accepts.clone());
     let json_url = format!("http://{}/json", canned.addr);
     let sse_url = format!("http://{}/sse", canned.addr);
     if serve_only {
@@ -177,6 +177,10 @@ fn main() {
         println!("canned https: {tls_url} (--ca-file {})", ca_path.display());
         println!("serving until stdin closes (at most {SERVE_LIMIT:?})");
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        return;
+    }
+    if std::env::args().any(|a| a == hot_symbols::INSTRUCTIONS_ARG) {
+        hot_symbols::instructions(&[("JSON", &json_url), ("SSE", &sse_url)]);
         return;
     }
     if hot_symbols {
@@ -234,6 +238,27 @@ fn main() {
         noise: noise(&[&d_start, &b_start]),
         target: Some(Target::AddedAtMost(3.0)),
     });
+    let firsts: Vec<f64> = (0..10)
+        .map(|i| {
+            let dir = target_dir().join(format!("bench-cache-first-{i}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut cmd = bridge_command(&json_url, &[]);
+            cmd.env("XDG_CACHE_HOME", &dir);
+            let t = Instant::now();
+            let mut b = BridgeProc::from_command(cmd);
+            b.send(INITIALIZE.as_bytes());
+            check(b.recv(), "\"result\"");
+            let took = ms(t.elapsed());
+            b.close();
+            took
+        })
+        .collect();
+    report.single(
+        "exec → initialize answered, first start (server/discover probe first)",
+        "ms",
+        median(&firsts),
+        None,
+    );
 
     // ----- canned JSON upstream: latency, throughput, CPU, RSS --------------------------
     let reqs = Requests::new(
@@ -272,6 +297,14 @@ fn main() {
         );
         let pinned = placement == Placement::OneCpu;
         if pinned {
+            report.pair(Row {
+                metric: "JSON: new TCP connections per call".into(),
+                unit: "conns",
+                direct: median(&seq.direct_conns),
+                bridge: median(&seq.bridge_conns),
+                noise: 0.0,
+                target: None,
+            });
             report.latency("tools/call", &seq, true);
             report.single(
                 "stdio hop alone (a process answering from memory) p50",
@@ -454,6 +487,14 @@ fn main() {
     client_rt.block_on(direct_rmcp.sequential(&reqs, 100));
     let seq = compare_sequential(&client_rt, &mut bridge, &direct_rmcp, None, &reqs, 16, 200);
     report.latency("rmcp: tools/call", &seq, false);
+    report.pair(Row {
+        metric: "rmcp (SSE): new TCP connections per call".into(),
+        unit: "conns",
+        direct: median(&seq.direct_conns),
+        bridge: median(&seq.bridge_conns),
+        noise: 0.0,
+        target: None,
+    });
     report.cpu("rmcp: CPU per call, sequential", &seq, false);
     place(Placement::Free, &[bridge.pid()]);
     let f = compare_flight(&client_rt, &mut bridge, &direct_rmcp, &reqs, 8, 1000, 32);
@@ -461,6 +502,37 @@ fn main() {
     report.pair(f.rate_row("rmcp: calls/s, 32 in flight", None));
     bridge.close();
     drop((direct, direct_sse, direct_rmcp));
+
+    // ----- the Python SDK's server (uvicorn, SSE responses), when one can be run ----------
+    if let Some(python) = std::env::var_os("WAZION_MCP_BENCH_PYTHON") {
+        match server_rt.block_on(start_python_sdk(&python)) {
+            Ok((py_url, mut server)) => {
+                let mut bridge = BridgeProc::spawn(&py_url);
+                bridge.handshake();
+                let direct_py = client_rt.block_on(Direct::connect(&py_url));
+                bridge.sequential(&reqs, 50);
+                client_rt.block_on(direct_py.sequential(&reqs, 50));
+                let seq =
+                    compare_sequential(&client_rt, &mut bridge, &direct_py, None, &reqs, 8, 100);
+                report.latency("Python SDK: tools/call", &seq, false);
+                report.pair(Row {
+                    metric: "Python SDK (SSE): new TCP connections per call".into(),
+                    unit: "conns",
+                    direct: median(&seq.direct_conns),
+                    bridge: median(&seq.bridge_conns),
+                    noise: 0.0,
+                    target: None,
+                });
+                bridge.close();
+                drop(direct_py);
+                let _ = server.kill();
+                let _ = server.wait();
+            }
+            Err(e) => {
+                eprintln!("bench relay: the Python SDK server did not start ({e}); row skipped")
+            }
+        }
+    }
 
     // ----- https (TLS; HTTP/2 by ALPN): what a bridge to WAzion loads ------------------
     let (tls_url, ca_pem) = server_rt.block_on(start_canned_tls());
@@ -490,7 +562,33 @@ fn main() {
     client_rt.block_on(direct_tls.sequential(&reqs, 200));
     let seq = compare_sequential(&client_rt, &mut bridge, &direct_tls, None, &reqs, 16, 400);
     report.latency("https: tools/call", &seq, false);
+    report.pair(Row {
+        metric: "https: new TCP connections per call".into(),
+        unit: "conns",
+        direct: median(&seq.direct_conns),
+        bridge: median(&seq.bridge_conns),
+        noise: 0.0,
+        target: None,
+    });
     report.cpu("https: CPU per call, sequential", &seq, false);
+    bridge.close();
+    drop(direct_tls);
+    let tls_sse_url = tls_url.replace("/json", "/sse");
+    let mut bridge = BridgeProc::spawn_with(&tls_sse_url, &tls_args);
+    bridge.handshake();
+    let direct_tls = client_rt.block_on(Direct::connect_with_ca(&tls_sse_url, Some(&ca_pem)));
+    bridge.sequential(&reqs, 100);
+    client_rt.block_on(direct_tls.sequential(&reqs, 100));
+    let seq = compare_sequential(&client_rt, &mut bridge, &direct_tls, None, &reqs, 8, 200);
+    report.latency("https SSE: tools/call", &seq, false);
+    report.pair(Row {
+        metric: "https SSE: new TCP connections per call".into(),
+        unit: "conns",
+        direct: median(&seq.direct_conns),
+        bridge: median(&seq.bridge_conns),
+        noise: 0.0,
+        target: None,
+    });
     bridge.close();
     drop(direct_tls);
 
@@ -546,18 +644,73 @@ async fn start_rmcp() -> String {
         .expect("bind the rmcp server");
     let addr = listener.local_addr().expect("local addr");
     let listener = listener.tap_io(|io| {
+        ACCEPTED.fetch_add(1, Ordering::Relaxed);
         let _ = io.set_nodelay(true);
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/mcp")
 }
 
+// ===== the Python SDK's server ================================================================
+
+/// Starts `relay/py_server.py` with `python` on a free port behind [`counting_proxy`];
+/// returns the proxy's URL and the server process. Bounded: 15 s to accept a connection.
+async fn start_python_sdk(python: &std::ffi::OsStr) -> Result<(String, Child), String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/relay/py_server.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tokio::net::TcpStream::connect(target).await.is_err() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("no connection within 15 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let proxy = counting_proxy(target).await;
+    Ok((format!("http://{proxy}/mcp"), child))
+}
+
+/// A TCP forwarder that counts the connections it accepts into [`ACCEPTED`]: the way to count
+/// an external server's connections. Direct and bridge both go through it.
+async fn counting_proxy(target: SocketAddr) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind the counting proxy");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                continue;
+            };
+            ACCEPTED.fetch_add(1, Ordering::Relaxed);
+            let _ = inbound.set_nodelay(true);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = outbound.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
 // ===== the canned upstream =================================================================
 
 struct Canned {
     addr: SocketAddr,
-    /// TCP connections accepted so far.
-    accepts: Arc<AtomicU64>,
 }
 
 struct CannedState {
@@ -603,15 +756,13 @@ async fn start_canned() -> Canned {
         .await
         .expect("bind the canned server");
     let addr = listener.local_addr().expect("local addr");
-    let accepts = Arc::new(AtomicU64::new(0));
-    let counter = accepts.clone();
     let listener = listener.tap_io(move |io| {
-        counter.fetch_add(1, Ordering::Relaxed);
+        ACCEPTED.fetch_add(1, Ordering::Relaxed);
         let _ = io.set_nodelay(true);
     });
     let app = axum::Router::new().fallback(canned).with_state(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Canned { addr, accepts }
+    Canned { addr }
 }
 
 // ===== the canned upstream over HTTPS ===========================================================
@@ -630,7 +781,9 @@ async fn start_canned_tls() -> (String, String) {
         .await
         .expect("bind the TLS server");
     let port = listener.local_addr().expect("local addr").port();
-    pki::serve_tls(listener, pki.server_config(), app, || {});
+    pki::serve_tls(listener, pki.server_config(), app, || {
+        ACCEPTED.fetch_add(1, Ordering::Relaxed);
+    });
     (format!("https://localhost:{port}/json"), pki.ca_pem)
 }
 
@@ -912,12 +1065,22 @@ impl Direct {
 
 /// The bridge binary on pipes. Reads block; the watchdog bounds the run.
 /// The command line and environment every bridge of this bench runs with.
+/// The era cache of the bench's bridges (`target/bench-cache`): after the first start against
+/// an upstream it remembers the upstream's era, as a user's machine does, so start-up rows
+/// are steady-state ones; the first start's probe is measured on its own row.
+fn bench_cache_dir() -> PathBuf {
+    std::env::var_os("WAZION_MCP_BENCH_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("bench-cache"))
+}
+
 fn bridge_command(url: &str, extra: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg(url)
         .args(extra)
         .args(["--log-level", "error"])
         .env("WAZION_TOKEN", TOKEN)
+        .env("XDG_CACHE_HOME", bench_cache_dir())
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1109,7 +1272,9 @@ struct Sequential {
     floor_cpu: Vec<f64>,
 }
 
-static ACCEPTS: std::sync::OnceLock<Arc<AtomicU64>> = std::sync::OnceLock::new();
+/// TCP connections accepted by every upstream of this run (one is measured at a time, so a
+/// block's difference is that upstream's).
+static ACCEPTED: AtomicU64 = AtomicU64::new(0);
 
 /// Start-up, `rounds` times each: a fresh bridge from exec to its answer to `initialize`, and a
 /// fresh direct client (built in-process) to the same answer. In ms.
@@ -1247,7 +1412,7 @@ fn order(round: usize) -> [bool; 2] {
 }
 
 fn accepted() -> u64 {
-    ACCEPTS.get().map_or(0, |a| a.load(Ordering::Relaxed))
+    ACCEPTED.load(Ordering::Relaxed)
 }
 
 fn us(d: Duration) -> f64 {

@@ -214,3 +214,71 @@ fn rustc_version() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|_| "an unknown rustc".into())
 }
+
+/// `cargo bench --bench relay -- --instructions`: the bridge's instructions per call under
+/// callgrind (deterministic, unlike wall time on a shared VM), sequential and at 32 in
+/// flight, against the canned JSON and SSE upstreams: the difference between runs of 500 and
+/// 1 500 calls, so start-up and the handshake cancel out. Compare builds with
+/// `WAZION_MCP_BENCH_BIN`.
+pub const INSTRUCTIONS_ARG: &str = "--instructions";
+
+pub fn instructions(urls: &[(&str, &str)]) {
+    for (name, url) in urls {
+        for (label, in_flight) in [("sequential", 1), ("32 in flight", 32)] {
+            let small = total_instructions(url, 500, in_flight);
+            let large = total_instructions(url, 1500, in_flight);
+            println!(
+                "{name}, {label}: {} instructions per call",
+                large.saturating_sub(small) / 1000
+            );
+        }
+    }
+}
+
+/// Total instructions of one bridge run of `calls` calls, `in_flight` at a time.
+fn total_instructions(url: &str, calls: usize, in_flight: usize) -> u64 {
+    let out = target_dir().join(format!("callgrind.instructions.{calls}.{in_flight}"));
+    let bridge = bridge_command(url, &[]);
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--quiet"])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(bridge.get_program())
+        .args(bridge.get_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in bridge.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let mut proc = BridgeProc::from_command(cmd);
+    proc.handshake();
+    let reqs = Requests::new(
+        64,
+        r#""method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}"#,
+    );
+    if in_flight == 1 {
+        proc.sequential(&reqs, calls);
+    } else {
+        proc.flight(&reqs, calls, in_flight);
+    }
+    let BridgeProc {
+        mut child, stdin, ..
+    } = proc;
+    drop(stdin);
+    let status = child.wait().expect("wait for the bridge under callgrind");
+    assert!(
+        status.success(),
+        "the bridge under callgrind exited with {status}"
+    );
+    let text = std::fs::read_to_string(&out).expect("read the callgrind output");
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a callgrind summary line")
+}

@@ -212,7 +212,7 @@ impl Relay {
         let mut routed: Vec<IdKey> = Vec::new();
         loop {
             if !ours.is_empty() && self.remaining(ours, &routed).is_empty() {
-                self.drain_in_background(stream);
+                self.drain_in_background(stream).await;
                 return Ok(());
             }
             let broke = match stream.next().await {
@@ -276,8 +276,26 @@ impl Relay {
 
     /// Reads what is left of an answered response stream (servers close it right after the
     /// response) so its connection is reused; anything else it carries is still delivered.
-    /// Bounded by [`DRAIN_AFTER_ANSWER`]: a stream kept open is dropped then.
-    fn drain_in_background(self: &Arc<Self>, mut stream: EventStream) {
+    /// What has already arrived is read at once (usually the end itself, with no task
+    /// spawned); the rest in the background, bounded by [`DRAIN_AFTER_ANSWER`]: a stream kept
+    /// open is dropped then.
+    async fn drain_in_background(self: &Arc<Self>, mut stream: EventStream) {
+        use futures::FutureExt;
+        loop {
+            match stream.next().now_or_never() {
+                Some(Some(Ok(event))) => {
+                    if let Some(data) = event
+                        .data
+                        .filter(|d| event.is_message && !d.trim().is_empty())
+                    {
+                        self.deliver(Bytes::from(data), &[]).await;
+                    }
+                }
+                Some(None) => return tracing::debug!("response stream read to its end"),
+                Some(Some(Err(e))) => return tracing::debug!("response stream broke: {e:?}"),
+                None => break,
+            }
+        }
         let this = self.clone();
         tokio::spawn(async move {
             let rest = async {

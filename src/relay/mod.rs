@@ -136,29 +136,28 @@ pub(crate) struct Msg {
     pub kind: Kind,
     /// `""` for responses.
     pub method: Box<str>,
-    /// The id as the client spelled it and its canonical key (requests and responses).
-    pub id: Option<(Box<str>, IdKey)>,
+    /// The id's canonical key (requests and responses).
+    pub id: Option<IdKey>,
+    /// The id as the client spelled it, until [`Relay::admit`] moves it into the request's
+    /// pending entry (answers are written under the entry's spelling).
+    spelling: Option<Box<str>>,
 }
 
 impl Msg {
     fn of(bytes: Bytes, e: &jsonrpc::Envelope<'_>) -> Msg {
-        let id = e
-            .id_key()
-            .and_then(|raw| IdKey::of(raw).map(|k| (Box::from(raw), k)));
+        let raw = e.id_key();
+        let id = raw.and_then(IdKey::of);
         Msg {
             kind: e.kind,
             method: e.method.as_deref().unwrap_or("").into(),
+            spelling: id.as_ref().and(raw).map(Box::from),
             id,
             bytes,
         }
     }
 
     pub fn key(&self) -> Option<&IdKey> {
-        self.id.as_ref().map(|(_, k)| k)
-    }
-
-    pub fn spelling(&self) -> &str {
-        self.id.as_ref().map_or("null", |(s, _)| s)
+        self.id.as_ref()
     }
 
     fn is(&self, kind: Kind, method: &str) -> bool {
@@ -254,9 +253,9 @@ impl Relay {
 
     /// Registers a request (holding a `--max-in-flight` permit) and hands the message to
     /// the lane or to its era's room.
-    async fn admit(self: &Arc<Self>, msg: Msg) {
+    async fn admit(self: &Arc<Self>, mut msg: Msg) {
         if msg.kind == Kind::Request {
-            let Some((spelling, key)) = msg.id.clone() else {
+            let (Some(spelling), Some(key)) = (msg.spelling.take(), msg.id.clone()) else {
                 return self
                     .reply_error("null", -32600, "the request id is not a string or a number")
                     .await;
@@ -273,12 +272,12 @@ impl Relay {
                     .await;
             }
             let permit = self.intake.clone().acquire_owned().await.ok();
-            let mut entry = Entry::client(&spelling, &msg.method, permit);
+            let mut entry = Entry::client(spelling, &msg.method, permit);
             entry.progress = jsonrpc::progress_token(&msg.bytes).and_then(|t| IdKey::of(&t));
-            if !self.pending.insert(key, entry) {
+            if let Err(refused) = self.pending.try_insert(key, entry) {
                 return self
                     .reply_error(
-                        &spelling,
+                        refused.id(),
                         -32600,
                         "a request with this id is still pending; ids must be unique",
                     )

@@ -30,7 +30,7 @@ use tokio::task::AbortHandle;
 /// number's exact decimal value, tagged so that `"7"` and `7` stay apart. `null`, objects,
 /// arrays, booleans and malformed text have no key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct IdKey(Box<str>);
+pub struct IdKey(std::sync::Arc<str>);
 
 impl IdKey {
     /// The key of a raw JSON id text, or `None` when it is not a usable id.
@@ -38,6 +38,13 @@ impl IdKey {
         let raw = raw.trim_matches(|c: char| c.is_ascii_whitespace());
         match raw.as_bytes().first()? {
             b'"' => Self::of_string(raw),
+            // Fast path, the usual case: a plain integer is its own canonical form.
+            b'1'..=b'9' if raw.bytes().all(|b| b.is_ascii_digit()) => {
+                let mut key = String::with_capacity(raw.len() + 1);
+                key.push('n');
+                key.push_str(raw);
+                Some(IdKey(key.into()))
+            }
             b'-' | b'0'..=b'9' => canonical_number(raw).map(|n| IdKey(n.into())),
             _ => None,
         }
@@ -61,8 +68,8 @@ impl IdKey {
     }
 }
 
-/// A JSON number's exact value as `n<sign><digits>e<exponent>` with no leading or trailing
-/// zeros in the digits (zero is `n0`), following RFC 8259's number grammar strictly, so
+/// A JSON number's exact value: `n<sign><digits>` for an integer, else
+/// `n<sign><digits>e<exponent>` with no leading or trailing zeros in the digits (zero is `n0`), following RFC 8259's number grammar strictly, so
 /// `01`, `1.`, `.5`, `--1` and `1.2.3` are refused. Big integers keep every digit.
 fn canonical_number(raw: &str) -> Option<String> {
     let b = raw.as_bytes();
@@ -130,6 +137,12 @@ fn canonical_number(raw: &str) -> Option<String> {
         .saturating_sub(frac.len() as i64)
         .saturating_add((trimmed_lead.len() - trimmed.len()) as i64);
     let sign = if negative { "-" } else { "" };
+    // An integer of a sane size is written out (`n700`, as the fast path in `IdKey::of`
+    // spells it); anything else in scientific form (`n7e-1`, `n7e400`).
+    if (0..=64).contains(&exp) {
+        let zeros = "0".repeat(exp as usize);
+        return Some(format!("n{sign}{trimmed}{zeros}"));
+    }
     Some(format!("n{sign}{trimmed}e{exp}"))
 }
 
@@ -156,9 +169,9 @@ pub struct Entry {
 
 impl Entry {
     /// A client request.
-    pub fn client(spelling: &str, method: &str, permit: Option<OwnedSemaphorePermit>) -> Entry {
+    pub fn client(spelling: Box<str>, method: &str, permit: Option<OwnedSemaphorePermit>) -> Entry {
         Entry {
-            spelling: Some(spelling.into()),
+            spelling: Some(spelling),
             method: method.into(),
             started: Instant::now(),
             status: None,
@@ -196,6 +209,8 @@ const FINISHED_TOKENS: usize = 4096;
 #[derive(Default)]
 struct Table {
     entries: HashMap<IdKey, Entry, foldhash::fast::RandomState>,
+    /// How many of `entries` are client requests.
+    clients: usize,
     /// Progress token → the pending request that carries it.
     tokens: HashMap<IdKey, IdKey, foldhash::fast::RandomState>,
     /// Progress tokens of requests that were answered or cancelled, most recent last.
@@ -206,6 +221,9 @@ struct Table {
 impl Table {
     fn remove(&mut self, key: &IdKey) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
+        if entry.is_client() {
+            self.clients -= 1;
+        }
         if let Some(token) = &entry.progress {
             self.tokens.remove(token);
             self.finish_token(token.clone());
@@ -225,7 +243,7 @@ impl Table {
     }
 
     fn client_count(&self) -> usize {
-        self.entries.values().filter(|e| e.is_client()).count()
+        self.clients
     }
 }
 
@@ -245,9 +263,14 @@ impl Pending {
     /// Adds a request; `false` (and nothing changed) when one with the same id value is
     /// still pending: JSON-RPC ids must be unique among requests in flight.
     pub fn insert(&self, key: IdKey, entry: Entry) -> bool {
+        self.try_insert(key, entry).is_ok()
+    }
+
+    /// [`Pending::insert`], giving the entry back when its id value is taken.
+    pub fn try_insert(&self, key: IdKey, entry: Entry) -> Result<(), Entry> {
         let mut t = self.lock();
         if t.entries.contains_key(&key) {
-            return false;
+            return Err(entry);
         }
         if let Some(token) = &entry.progress {
             t.tokens.insert(token.clone(), key.clone());
@@ -255,8 +278,11 @@ impl Pending {
                 t.finished.retain(|f| f != token); // reused by a new request: live again
             }
         }
+        if entry.is_client() {
+            t.clients += 1;
+        }
         t.entries.insert(key, entry);
-        true
+        Ok(())
     }
 
     /// Edits a pending entry in place (task handle, status, flags); `false` if it is gone.
@@ -469,7 +495,7 @@ mod tests {
                 let k = key(&id.to_string());
                 match op {
                     0 => {
-                        let inserted = p.insert(k.clone(), Entry::client(&id.to_string(), "m", None));
+                        let inserted = p.insert(k.clone(), Entry::client(id.to_string().into(), "m", None));
                         prop_assert_eq!(inserted, model.insert(id));
                     }
                     1 => prop_assert_eq!(p.take(&k).is_some(), model.remove(&id)),
@@ -490,7 +516,7 @@ mod tests {
         let p = Pending::default();
         assert!(p.insert(
             key(r#""x\u0041""#),
-            Entry::client(r#""x\u0041""#, "tools/list", None)
+            Entry::client(r#""x\u0041""#.into(), "tools/list", None)
         ));
         match p.route(&key(r#""xA""#), Bytes::new()) {
             Route::Client(e) => assert_eq!(e.id(), r#""x\u0041""#),
@@ -506,7 +532,7 @@ mod tests {
     async fn a_claimed_answer_is_handed_over_and_the_entry_stays() {
         let p = Pending::default();
         let k = key("1");
-        p.insert(k.clone(), Entry::client("1", "initialize", None));
+        p.insert(k.clone(), Entry::client("1".into(), "initialize", None));
         let rx = p.claim(&k).unwrap();
         assert!(matches!(
             p.route(&k, Bytes::from_static(b"x")),
@@ -527,7 +553,7 @@ mod tests {
     fn progress_goes_stale_when_its_request_leaves() {
         let p = Pending::default();
         let with_token = |id: &str| {
-            let mut e = Entry::client(id, "tools/call", None);
+            let mut e = Entry::client(id.into(), "tools/call", None);
             e.progress = Some(key("\"p1\""));
             e
         };
@@ -551,7 +577,7 @@ mod tests {
     #[tokio::test]
     async fn drained_resolves_when_the_last_client_request_leaves() {
         let p = std::sync::Arc::new(Pending::default());
-        p.insert(key("1"), Entry::client("1", "m", None));
+        p.insert(key("1"), Entry::client("1".into(), "m", None));
         let _own = p.private(key("\"own\""), "m");
         let waiter = tokio::spawn({
             let p = p.clone();

@@ -267,12 +267,12 @@ pub async fn batch(relay: &Arc<Relay>, body: Bytes, items: Vec<Bytes>) {
         if e.kind != Kind::Request {
             continue;
         }
-        let msg = Msg::of(item.clone(), &e);
-        let Some((spelling, key)) = msg.id.clone() else {
+        let mut msg = Msg::of(item.clone(), &e);
+        let (Some(spelling), Some(key)) = (msg.spelling.take(), msg.id.clone()) else {
             continue;
         };
         let permit = relay.intake.clone().acquire_owned().await.ok();
-        let entry = super::pending::Entry::client(&spelling, &msg.method, permit);
+        let entry = super::pending::Entry::client(spelling, &msg.method, permit);
         if relay.pending.insert(key.clone(), entry) {
             ours.push(key);
         }

@@ -159,7 +159,8 @@ async fn finish(relay: &Arc<Relay>, msg: &Msg, key: &IdKey, mut t: Translation, 
     if let Some(v) = translate::discovered_version(&discover) {
         t.version = v;
     }
-    let Some(init) = translate::synthesize_initialize(msg.spelling(), &requested, &discover) else {
+    // Written under the client's own id spelling by `answer`, whatever id it is built with.
+    let Some(init) = translate::synthesize_initialize("null", &requested, &discover) else {
         return relay.fail(key, &Failure::NoResponse).await;
     };
     tracing::info!(
@@ -204,18 +205,15 @@ pub async fn dispatch(relay: &Arc<Relay>, msg: Msg, t: Arc<Translation>) {
     match (msg.kind, msg.key().cloned()) {
         // Removed in 2026-07-28: answered here so the client's session goes on.
         (Kind::Request, Some(key)) if method == "ping" || method == "logging/setLevel" => {
-            let ok = format!(
-                r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#,
-                msg.spelling()
-            );
-            relay.answer(&key, Bytes::from(ok)).await;
+            // Written under the client's own id spelling by `answer`.
+            let ok = Bytes::from_static(br#"{"jsonrpc":"2.0","id":null,"result":{}}"#);
+            relay.answer(&key, ok).await;
         }
         (Kind::Request, Some(key))
             if method == "resources/subscribe" || method == "resources/unsubscribe" =>
         {
             let Some(uri) = translate::param_str(&msg.bytes, "uri") else {
-                let e =
-                    jsonrpc::error_response(msg.spelling(), -32602, "params.uri is required", None);
+                let e = jsonrpc::error_response("null", -32602, "params.uri is required", None);
                 return relay.answer(&key, Bytes::from(e)).await;
             };
             {
