@@ -80,7 +80,8 @@ pub fn utf8(bytes: &[u8]) -> Option<&str> {
 /// Classifies one line or payload. Arrays become [`Payload::Batch`] of raw elements (each a
 /// borrowed slice of the input, so forwarding an element forwards its exact bytes).
 pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, Invalid> {
-    // Unparsable input is still answered when its id can be read from the bytes (S6).
+    // Unparsable input is logged and never forwarded (S6); when an id can be read from the
+    // bytes it is still answered, so the client does not wait forever (see relay::reject).
     let text = utf8(bytes).ok_or_else(|| Invalid {
         code: -32700,
         reason: match std::str::from_utf8(bytes) {

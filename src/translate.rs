@@ -41,7 +41,7 @@ pub struct Translation {
 /// If `message` is the server refusing `initialize` in a way that says it may speak only
 /// the modern era, the modern version to try (confirmed by `server/discover` before the
 /// bridge translates). The signal is not one error code (stdio.mdx: the fallback "MUST NOT
-/// be keyed to one specific error code"; M13): UnsupportedProtocolVersion listing only
+/// be keyed to one specific error code"): UnsupportedProtocolVersion listing only
 /// 2026-era versions, the other modern errors (HeaderMismatch, missing capability), or
 /// "method not found" for `initialize` itself, which no 2025-era server answers.
 pub fn modern_refusal(message: &[u8]) -> Option<String> {

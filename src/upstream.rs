@@ -22,7 +22,7 @@ use crate::config::Settings;
 pub const HEADER_SESSION_ID: &str = "mcp-session-id";
 pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
-/// The Accept of every POST (H4): JSON and SSE answers are both understood.
+/// The Accept of every POST (H2): JSON and SSE answers are both understood (H5).
 const POST_ACCEPT: &str = "application/json, text/event-stream";
 
 /// The session headers to put on a request (cloned snapshot of the session state).

@@ -566,7 +566,10 @@ impl Relay {
 
 /// `raw` when it is a valid JSON-RPC id, else `null`: stdout only ever carries valid JSON,
 /// so a line whose id is `--1` or a string with a raw control character is answered under
-/// `null`.
+/// `null`, as JSON-RPC 2.0 prescribes for an id that cannot be read. (S6 warns that schemas
+/// before 2025-11-25 want a string or number id; a line without any id is still only logged,
+/// and one with a valid id is answered under it. Only an id that cannot be echoed gets
+/// `null`: the client is waiting on that request, and an answer it may reject beats none.)
 fn usable_id(raw: &str) -> &str {
     if IdKey::of(raw).is_some() {
         raw
