@@ -355,6 +355,34 @@ async fn batch_is_one_post_under_2025_03_26() {
     assert_eq!(posts, vec![BATCH.to_string()], "{}", server.dump());
 }
 
+/// A batch holds one `--max-in-flight` permit per request, but never waits for permits it
+/// holds itself: a batch of two under `--max-in-flight 1` is still sent and answered.
+#[tokio::test]
+async fn a_batch_larger_than_max_in_flight_is_still_sent() {
+    let server = Scripted::builder()
+        .protocol_version("2025-03-26")
+        .start()
+        .await;
+    let answer = r#"[{"jsonrpc":"2.0","id":1,"result":{"tools":[]}},{"jsonrpc":"2.0","id":"two","result":{}}]"#;
+    server.once(
+        |r| r.is_post() && r.body.starts_with(b"["),
+        json(200, answer),
+    );
+    let mut b = crate::support::driver::BridgeCmd::new(&server.url())
+        .arg("--max-in-flight")
+        .arg("1")
+        .spawn();
+    b.handshake("2025-03-26").await;
+    b.send(BATCH).await;
+    let ids: BTreeSet<String> = [b.recv_checked().await, b.recv_checked().await]
+        .iter()
+        .map(|l| assert_jsonrpc(l)["id"].to_string())
+        .collect();
+    assert_eq!(ids, BTreeSet::from(["1".to_string(), "\"two\"".to_string()]));
+    let (status, rest) = b.finish(EXIT).await;
+    assert!(status.is_some() && rest.is_empty(), "left over: {rest:#?}");
+}
+
 /// S7, 3i: with 2025-06-18 (no batches) the same line is split into one POST per element,
 /// each with the element's exact bytes; every request is answered on its own line and the
 /// notification draws nothing.

@@ -271,7 +271,14 @@ pub async fn batch(relay: &Arc<Relay>, body: Bytes, items: Vec<Bytes>) {
         let (Some(spelling), Some(key)) = (msg.spelling.take(), msg.id.clone()) else {
             continue;
         };
-        let permit = relay.intake.clone().acquire_owned().await.ok();
+        // The batch's first request waits for a permit; the others take one only if one is
+        // free: a batch larger than --max-in-flight must not wait for permits it holds itself
+        // (its size is bounded by --max-message-bytes anyway).
+        let permit = if ours.is_empty() {
+            relay.intake.clone().acquire_owned().await.ok()
+        } else {
+            relay.intake.clone().try_acquire_owned().ok()
+        };
         let entry = super::pending::Entry::client(spelling, &msg.method, permit);
         if relay.pending.insert(key.clone(), entry) {
             ours.push(key);

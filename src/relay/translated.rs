@@ -69,10 +69,10 @@ pub fn remember_era(relay: &Relay, era: Remembered) {
 
 /// Asks `server/discover` before the client's `initialize` goes out; when the server
 /// answers it as a 2026-07-28 server, answers `initialize` by translation and returns
-/// `true`. Skipped for servers remembered as 2025 ones and with `--transport` other than
-/// auto.
+/// `true`. Skipped for servers remembered as 2025 ones and with `--transport sse` (both
+/// eras are Streamable HTTP, so `streamable-http` probes too).
 pub async fn probe(relay: &Arc<Relay>, msg: &Msg, key: &IdKey) -> bool {
-    if relay.transport != TransportKind::Auto {
+    if relay.transport == TransportKind::Sse {
         return false;
     }
     let url = relay.upstream.url().clone();
