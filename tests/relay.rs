@@ -378,7 +378,10 @@ async fn a_batch_larger_than_max_in_flight_is_still_sent() {
         .iter()
         .map(|l| assert_jsonrpc(l)["id"].to_string())
         .collect();
-    assert_eq!(ids, BTreeSet::from(["1".to_string(), "\"two\"".to_string()]));
+    assert_eq!(
+        ids,
+        BTreeSet::from(["1".to_string(), "\"two\"".to_string()])
+    );
     let (status, rest) = b.finish(EXIT).await;
     assert!(status.is_some() && rest.is_empty(), "left over: {rest:#?}");
 }
