@@ -297,14 +297,7 @@ fn main() {
         );
         let pinned = placement == Placement::OneCpu;
         if pinned {
-            report.pair(Row {
-                metric: "JSON: new TCP connections per call".into(),
-                unit: "conns",
-                direct: median(&seq.direct_conns),
-                bridge: median(&seq.bridge_conns),
-                noise: 0.0,
-                target: None,
-            });
+            report.conns("JSON", &seq);
             report.latency("tools/call", &seq, true);
             report.single(
                 "stdio hop alone (a process answering from memory) p50",
@@ -446,14 +439,7 @@ fn main() {
     client_rt.block_on(direct_sse.sequential(&reqs, 200));
     let seq = compare_sequential(&client_rt, &mut bridge, &direct_sse, None, &reqs, 16, 400);
     report.latency("SSE: tools/call", &seq, false);
-    report.pair(Row {
-        metric: "SSE: new TCP connections per call".into(),
-        unit: "conns",
-        direct: median(&seq.direct_conns),
-        bridge: median(&seq.bridge_conns),
-        noise: 0.0,
-        target: None,
-    });
+    report.conns("SSE", &seq);
     report.cpu("SSE: CPU per call, sequential", &seq, false);
     place(Placement::Free, &[bridge.pid()]);
     let f = compare_flight(&client_rt, &mut bridge, &direct_sse, &reqs, 8, 2000, 32);
@@ -487,14 +473,7 @@ fn main() {
     client_rt.block_on(direct_rmcp.sequential(&reqs, 100));
     let seq = compare_sequential(&client_rt, &mut bridge, &direct_rmcp, None, &reqs, 16, 200);
     report.latency("rmcp: tools/call", &seq, false);
-    report.pair(Row {
-        metric: "rmcp (SSE): new TCP connections per call".into(),
-        unit: "conns",
-        direct: median(&seq.direct_conns),
-        bridge: median(&seq.bridge_conns),
-        noise: 0.0,
-        target: None,
-    });
+    report.conns("rmcp (SSE)", &seq);
     report.cpu("rmcp: CPU per call, sequential", &seq, false);
     place(Placement::Free, &[bridge.pid()]);
     let f = compare_flight(&client_rt, &mut bridge, &direct_rmcp, &reqs, 8, 1000, 32);
@@ -515,14 +494,7 @@ fn main() {
                 let seq =
                     compare_sequential(&client_rt, &mut bridge, &direct_py, None, &reqs, 8, 100);
                 report.latency("Python SDK: tools/call", &seq, false);
-                report.pair(Row {
-                    metric: "Python SDK (SSE): new TCP connections per call".into(),
-                    unit: "conns",
-                    direct: median(&seq.direct_conns),
-                    bridge: median(&seq.bridge_conns),
-                    noise: 0.0,
-                    target: None,
-                });
+                report.conns("Python SDK (SSE)", &seq);
                 bridge.close();
                 drop(direct_py);
                 let _ = server.kill();
@@ -562,14 +534,7 @@ fn main() {
     client_rt.block_on(direct_tls.sequential(&reqs, 200));
     let seq = compare_sequential(&client_rt, &mut bridge, &direct_tls, None, &reqs, 16, 400);
     report.latency("https: tools/call", &seq, false);
-    report.pair(Row {
-        metric: "https: new TCP connections per call".into(),
-        unit: "conns",
-        direct: median(&seq.direct_conns),
-        bridge: median(&seq.bridge_conns),
-        noise: 0.0,
-        target: None,
-    });
+    report.conns("https", &seq);
     report.cpu("https: CPU per call, sequential", &seq, false);
     bridge.close();
     drop(direct_tls);
@@ -581,14 +546,7 @@ fn main() {
     client_rt.block_on(direct_tls.sequential(&reqs, 100));
     let seq = compare_sequential(&client_rt, &mut bridge, &direct_tls, None, &reqs, 8, 200);
     report.latency("https SSE: tools/call", &seq, false);
-    report.pair(Row {
-        metric: "https SSE: new TCP connections per call".into(),
-        unit: "conns",
-        direct: median(&seq.direct_conns),
-        bridge: median(&seq.bridge_conns),
-        noise: 0.0,
-        target: None,
-    });
+    report.conns("https SSE", &seq);
     bridge.close();
     drop(direct_tls);
 
@@ -1753,6 +1711,19 @@ impl Report {
             bridge: median(&added),
             noise: 0.0,
             target: targets.then_some(Target::AddedAtMost(100.0)),
+        });
+    }
+
+    /// The new-TCP-connections-per-call row of sequential blocks (0: every call reused
+    /// its connection).
+    fn conns(&mut self, label: &str, s: &Sequential) {
+        self.pair(Row {
+            metric: format!("{label}: new TCP connections per call"),
+            unit: "conns",
+            direct: median(&s.direct_conns),
+            bridge: median(&s.bridge_conns),
+            noise: 0.0,
+            target: None,
         });
     }
 

@@ -86,6 +86,18 @@ pub struct Event {
     pub event: Option<String>,
 }
 
+impl Event {
+    /// The JSON-RPC message this event carries: the data of a `message` event (or one with
+    /// no type), unless blank. Priming events (`data:` empty), other event types and
+    /// metadata-only blocks carry none.
+    pub fn message(&mut self) -> Option<String> {
+        let is_message = self.is_message;
+        self.data
+            .take()
+            .filter(|d| is_message && !d.trim().is_empty())
+    }
+}
+
 /// An SSE body: events in arrival order. The idle timeout runs between **events**: SSE
 /// comments (`: keep-alive`) are not events, so a stream that only says it is alive cannot
 /// hold a request open forever; any event, a progress notification or a bare `id:`, is a

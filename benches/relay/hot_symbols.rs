@@ -81,27 +81,16 @@ pub fn run(sessions: &[Session<'_>]) {
 /// Runs one session under callgrind: start-up, `initialize`, `tools/list`, calls (JSON or
 /// SSE as the URL answers), optionally a 1 MB result, and the exit on EOF.
 fn profile(session: &Session<'_>, out: &Path) {
-    let bridge = bridge_command(session.url, session.extra);
-    let mut cmd = Command::new("valgrind");
-    cmd.args([
-        "--tool=callgrind",
-        "--dump-instr=yes",
-        "--compress-pos=no",
-        "--compress-strings=no",
-        "--quiet",
-    ])
-    .arg(format!("--callgrind-out-file={}", out.display()))
-    .arg(bridge.get_program())
-    .args(bridge.get_args())
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    for (k, v) in bridge.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    let cmd = under_callgrind(
+        session.url,
+        session.extra,
+        out,
+        &[
+            "--dump-instr=yes",
+            "--compress-pos=no",
+            "--compress-strings=no",
+        ],
+    );
     if Command::new("valgrind").arg("--version").output().is_err() {
         eprintln!("bench relay: --hot-symbols needs valgrind on the PATH");
         std::process::exit(2);
@@ -238,22 +227,7 @@ pub fn instructions(urls: &[(&str, &str)]) {
 /// Total instructions of one bridge run of `calls` calls, `in_flight` at a time.
 fn total_instructions(url: &str, calls: usize, in_flight: usize) -> u64 {
     let out = target_dir().join(format!("callgrind.instructions.{calls}.{in_flight}"));
-    let bridge = bridge_command(url, &[]);
-    let mut cmd = Command::new("valgrind");
-    cmd.args(["--tool=callgrind", "--quiet"])
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(bridge.get_program())
-        .args(bridge.get_args())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in bridge.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let mut proc = BridgeProc::from_command(cmd);
+    let mut proc = BridgeProc::from_command(under_callgrind(url, &[], &out, &[]));
     proc.handshake();
     let reqs = Requests::new(
         64,
@@ -281,4 +255,26 @@ fn total_instructions(url: &str, calls: usize, in_flight: usize) -> u64 {
         })
         .and_then(|n| n.trim().parse().ok())
         .expect("a callgrind summary line")
+}
+
+/// The bridge command for `url` run under `valgrind --tool=callgrind`, writing to `out`, with
+/// `extra` callgrind options; the bridge's own arguments and environment carried over.
+fn under_callgrind(url: &str, bridge_args: &[&str], out: &Path, extra: &[&str]) -> Command {
+    let bridge = bridge_command(url, bridge_args);
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--quiet"])
+        .args(extra)
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(bridge.get_program())
+        .args(bridge.get_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in bridge.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd
 }

@@ -216,17 +216,14 @@ impl Relay {
                 return Ok(());
             }
             let broke = match stream.next().await {
-                Some(Ok(event)) => {
-                    if let Some(id) = event.id {
+                Some(Ok(mut event)) => {
+                    if let Some(id) = event.id.take() {
                         last_event_id = Some(id);
                     }
                     if let Some(r) = event.retry {
                         reconnect.server_retry(r);
                     }
-                    if let Some(data) = event
-                        .data
-                        .filter(|d| event.is_message && !d.trim().is_empty())
-                    {
+                    if let Some(data) = event.message() {
                         empty_resumes = 0;
                         routed.extend(self.deliver(Bytes::from(data), ours).await);
                     }
@@ -283,11 +280,8 @@ impl Relay {
         use futures::FutureExt;
         loop {
             match stream.next().now_or_never() {
-                Some(Some(Ok(event))) => {
-                    if let Some(data) = event
-                        .data
-                        .filter(|d| event.is_message && !d.trim().is_empty())
-                    {
+                Some(Some(Ok(mut event))) => {
+                    if let Some(data) = event.message() {
                         self.deliver(Bytes::from(data), &[]).await;
                     }
                 }
@@ -301,11 +295,8 @@ impl Relay {
             let rest = async {
                 loop {
                     match stream.next().await {
-                        Some(Ok(event)) => {
-                            if let Some(data) = event
-                                .data
-                                .filter(|d| event.is_message && !d.trim().is_empty())
-                            {
+                        Some(Ok(mut event)) => {
+                            if let Some(data) = event.message() {
                                 this.deliver(Bytes::from(data), &[]).await;
                             }
                         }

@@ -180,11 +180,8 @@ async fn reconnect(relay: &Arc<Relay>) -> Result<Url, Failure> {
 async fn read(relay: Arc<Relay>, mut events: EventStream) {
     while let Some(item) = events.next().await {
         match item {
-            Ok(event) => {
-                if let Some(data) = event
-                    .data
-                    .filter(|d| event.is_message && !d.trim().is_empty())
-                {
+            Ok(mut event) => {
+                if let Some(data) = event.message() {
                     relay.deliver(Bytes::from(data), &[]).await;
                 }
             }

@@ -76,17 +76,14 @@ async fn listen(relay: Arc<Relay>, mut stream: EventStream) {
         let opened = std::time::Instant::now();
         while let Some(item) = stream.next().await {
             match item {
-                Ok(event) => {
-                    if let Some(id) = event.id {
+                Ok(mut event) => {
+                    if let Some(id) = event.id.take() {
                         last_event_id = Some(id);
                     }
                     if let Some(r) = event.retry {
                         reconnect.server_retry(r);
                     }
-                    if let Some(data) = event
-                        .data
-                        .filter(|d| event.is_message && !d.trim().is_empty())
-                    {
+                    if let Some(data) = event.message() {
                         failures = 0;
                         relay.deliver(Bytes::from(data), &[]).await;
                     }

@@ -423,11 +423,8 @@ async fn relisten(relay: &Arc<Relay>, key: &IdKey, t: &Translation) -> Result<()
 async fn relay_subscription(relay: &Relay, mut stream: crate::upstream::EventStream) {
     loop {
         match stream.next().await {
-            Some(Ok(event)) => {
-                let Some(data) = event
-                    .data
-                    .filter(|d| event.is_message && !d.trim().is_empty())
-                else {
+            Some(Ok(mut event)) => {
+                let Some(data) = event.message() else {
                     continue;
                 };
                 let Ok(e) = jsonrpc::parse_single(&data) else {
