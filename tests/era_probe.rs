@@ -168,3 +168,41 @@ async fn an_initialize_answered_with_a_2026_version_is_translated() {
     );
     b.finish(Duration::from_secs(3)).await;
 }
+
+/// A probe refused with UnsupportedProtocolVersion (-32022) naming only 2026 versions is
+/// asked once more in the newest version named, as a 2026 client does; the server then
+/// answers as a 2026-only one and never sees a 2025 `initialize`.
+#[tokio::test]
+async fn a_probe_refused_with_minus_32022_is_retried_in_a_named_version() {
+    let server = Scripted::start().await;
+    server.once(
+        is_discover,
+        json(
+            400,
+            r#"{"jsonrpc":"2.0","id":"wazion-mcp-discover-0","error":{"code":-32022,"message":"Unsupported protocol version","data":{"supported":["2026-07-28"]}}}"#,
+        ),
+    );
+    server.always(is_discover, |r| {
+        let id = r.rpc_id_raw().unwrap_or_else(|| "null".into());
+        json(
+            200,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"supportedVersions":["2026-07-28"],"capabilities":{{}},"serverInfo":{{"name":"modern","version":"1"}}}}}}"#
+            ),
+        )
+    });
+    let mut b = BridgeCmd::new(&server.url()).unknown_server().spawn();
+    b.send(INIT).await;
+    let init: Value = b.recv_json().await;
+    assert_eq!(init["id"], 0, "{init}");
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+    let probes = server.matching(is_discover);
+    assert_eq!(probes.len(), 2, "{}", server.dump());
+    assert_well_formed_probe(&probes[1]);
+    assert!(
+        !server.requests().iter().any(|r| r.is_rpc("initialize")),
+        "{}",
+        server.dump()
+    );
+    b.finish(Duration::from_secs(3)).await;
+}
