@@ -160,7 +160,13 @@ impl Reporter {
 pub async fn main(args: BridgeArgs, json: bool) -> i32 {
     let mut r = Reporter::new(&args.url, json);
     let settings = match crate::config::from_cli(&args, |name| std::env::var(name).ok()) {
-        Ok((settings, _)) => settings,
+        Ok((mut settings, _)) => {
+            // `check` uses and refreshes a stored sign-in, but never opens a browser.
+            if let Some(oauth) = settings.oauth.as_mut() {
+                oauth.interactive = false;
+            }
+            settings
+        }
         Err(e) => {
             let fix = flags_fix(&e.0);
             r.done(fail("flags", e.0, fix, None));
@@ -236,7 +242,17 @@ fn flags_fix(message: &str) -> String {
 
 /// The steps, in order; stops after the first failure (later steps would only repeat it).
 pub async fn diagnose(settings: &Settings, upstream: &Upstream, r: &mut Reporter) {
-    if !r.done(flags_step(settings)) {
+    let flags_ok = r.done(flags_step(settings));
+    if let Some(detail) = crate::oauth::command::check_line(settings) {
+        r.done(Step {
+            step: "auth",
+            ok: true,
+            detail,
+            fix: None,
+            ms: None,
+        });
+    }
+    if !flags_ok {
         return;
     }
     let proxied = proxy_for(settings);
@@ -828,6 +844,12 @@ fn flags_step(settings: &Settings) -> Step {
         format!("token from {} (set)", settings.token_env)
     } else if settings.headers.contains_key("authorization") {
         "Authorization from --header".to_string()
+    } else if settings.auth == crate::cli::AuthMode::Oauth {
+        "OAuth sign-in (--auth oauth)".to_string()
+    } else if settings.auth == crate::cli::AuthMode::None {
+        "no credentials (--auth none)".to_string()
+    } else if oauth_signed_in(settings) {
+        format!("{} is not set; an OAuth sign-in is stored", settings.token_env)
     } else {
         format!("{} is NOT set", settings.token_env)
     };
@@ -839,7 +861,12 @@ fn flags_step(settings: &Settings) -> Step {
     let ok = !placeholder
         && (settings.token_present
             || settings.headers.contains_key("authorization")
-            || !extra.is_empty());
+            || !extra.is_empty()
+            || matches!(
+                settings.auth,
+                crate::cli::AuthMode::Oauth | crate::cli::AuthMode::None
+            )
+            || oauth_signed_in(settings));
     Step {
         step: "flags",
         ok,
@@ -861,6 +888,16 @@ fn flags_step(settings: &Settings) -> Step {
         }),
         ms: None,
     }
+}
+
+/// Whether an OAuth sign-in with an access token is stored for this server.
+fn oauth_signed_in(settings: &Settings) -> bool {
+    settings
+        .oauth
+        .as_ref()
+        .and_then(|o| o.dir.as_ref())
+        .and_then(|d| crate::oauth::store::load(&crate::oauth::store::file_for(d, &settings.url)))
+        .is_some_and(|s| s.access_token.is_some())
 }
 
 /// How to set the token variable in each client.

@@ -257,6 +257,26 @@ pub fn entry_args(a: &BridgeArgs) -> Vec<String> {
         };
         flag("--transport", t.to_string());
     }
+    if a.auth != crate::cli::AuthMode::Auto {
+        let m = match a.auth {
+            crate::cli::AuthMode::Token => "token",
+            crate::cli::AuthMode::Oauth => "oauth",
+            _ => "none",
+        };
+        flag("--auth", m.to_string());
+    }
+    if let Some(id) = &a.oauth_client_id {
+        flag("--oauth-client-id", id.clone());
+    }
+    if let Some(name) = &a.oauth_client_secret_env {
+        flag("--oauth-client-secret-env", name.clone());
+    }
+    if let Some(u) = &a.oauth_client_metadata_url {
+        flag("--oauth-client-metadata-url", u.clone());
+    }
+    if a.oauth_timeout != 300 {
+        flag("--oauth-timeout", a.oauth_timeout.to_string());
+    }
     for g in &a.allow_tools {
         flag("--allow-tool", g.clone());
     }
