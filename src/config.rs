@@ -459,6 +459,32 @@ mod tests {
     }
 
     #[test]
+    fn oauth_only_without_a_static_credential_or_when_asked() {
+        let mode = |args: &[&str], env: &'static [(&'static str, &'static str)]| {
+            from_cli(&cli(args), env_of(env))
+                .unwrap()
+                .0
+                .oauth
+                .map(|o| o.mode)
+        };
+        let token: &'static [(&str, &str)] = &[("WAZION_TOKEN", "wz_abc")];
+        assert_eq!(mode(&[], token), None);
+        assert_eq!(mode(&[], &[]), Some(crate::oauth::Mode::Auto));
+        assert_eq!(mode(&["--header", "Authorization: Basic xyz"], &[]), None);
+        assert_eq!(mode(&["--auth", "token"], &[]), None);
+        assert_eq!(mode(&["--auth", "none"], token), None);
+        assert_eq!(mode(&["--auth", "oauth"], token), Some(crate::oauth::Mode::Forced));
+        // `--auth oauth` never sends the static token, and says so.
+        let (s, w) = from_cli(&cli(&["--auth", "oauth"]), env_of(token)).unwrap();
+        assert!(s.headers.get(AUTHORIZATION).is_none());
+        assert!(w.iter().any(|w| w.contains("ignored with --auth oauth")), "{w:?}");
+        // `--auth none`: no token, no warning about it.
+        let (s, w) = from_cli(&cli(&["--auth", "none"]), env_of(token)).unwrap();
+        assert!(s.headers.get(AUTHORIZATION).is_none());
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
     fn token_normalisation() {
         assert_eq!(normalise_token("  tok \n").as_deref(), Some("tok"));
         assert_eq!(normalise_token("bearer  tok").as_deref(), Some("tok"));

@@ -201,7 +201,27 @@ impl Authorizer {
 
     /// Decides what to do after the server answered `status` with `www_authenticate` to a
     /// request sent with token generation `sent`.
+    ///
+    /// The decision (and any sign-in) runs on a task of its own: a request that stops waiting
+    /// (the era probe's own time limit, a `--request-timeout`, a cancel) does not cancel the
+    /// sign-in the user is in the middle of; the next request waits for it and uses its token.
     pub async fn on_denied(
+        self: &std::sync::Arc<Self>,
+        status: StatusCode,
+        www_authenticate: Option<&str>,
+        sent: u64,
+    ) -> Verdict {
+        let this = self.clone();
+        let challenge = www_authenticate.map(str::to_string);
+        match tokio::spawn(async move { this.decide(status, challenge.as_deref(), sent).await })
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(_) => Verdict::Fail("the sign-in stopped unexpectedly".into()),
+        }
+    }
+
+    async fn decide(
         &self,
         status: StatusCode,
         www_authenticate: Option<&str>,
@@ -233,6 +253,12 @@ impl Authorizer {
             return Verdict::Relay;
         }
         let mut scope = challenge.as_ref().and_then(|c| c.scope.clone());
+        let held = st.stored.as_ref().and_then(|s| s.scope.clone());
+        if step_up && covers(held.as_deref(), scope.as_deref()) {
+            // The token already has every scope the server names and is still refused: a new
+            // sign-in would ask for the same and loop the user through the browser.
+            return Verdict::Relay;
+        }
         if step_up
             && let (Some(wanted), Some(had)) = (
                 scope.as_deref(),
@@ -345,13 +371,18 @@ impl Authorizer {
     }
 
     async fn refresh(&self, st: &mut State) -> Result<(), String> {
-        if st.found.is_none()
-            && let Err(v) = self.ensure_discovered(st, None).await
-        {
-            return Err(match v {
-                Verdict::Fail(e) => e,
-                _ => "the server no longer publishes OAuth metadata".into(),
-            });
+        if st.found.is_none() {
+            // Without the server's challenge (a refresh ahead of expiry at start-up) discovery
+            // may miss metadata the challenge would name: that says nothing about whether the
+            // server uses OAuth, so the next 401 still gets its own discovery.
+            let found = self.ensure_discovered(st, None).await;
+            st.not_oauth = false;
+            if let Err(v) = found {
+                return Err(match v {
+                    Verdict::Fail(e) => e,
+                    _ => "no OAuth metadata found without the server's challenge".into(),
+                });
+            }
         }
         let (Some(found), Some(stored)) = (st.found.as_ref(), st.stored.as_mut()) else {
             return Err("nothing to refresh".into());
@@ -454,6 +485,17 @@ impl Authorizer {
     }
 }
 
+/// Whether the scopes `held` include every scope in `wanted` (a challenge naming none is
+/// not covered: there is nothing to compare).
+fn covers(held: Option<&str>, wanted: Option<&str>) -> bool {
+    let (Some(held), Some(wanted)) = (held, wanted) else {
+        return false;
+    };
+    let held: Vec<&str> = held.split_whitespace().collect();
+    let mut wanted = wanted.split_whitespace().peekable();
+    wanted.peek().is_some() && wanted.all(|s| held.contains(&s))
+}
+
 fn current_of(stored: Option<&Stored>, generation: u64) -> Current {
     let header = stored
         .and_then(|s| s.access_token.as_deref())
@@ -467,5 +509,19 @@ fn current_of(stored: Option<&Stored>, generation: u64) -> Current {
         generation,
         expires_at: stored.and_then(|s| s.expires_at),
         refreshable: stored.is_some_and(|s| s.refresh_token.is_some()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn step_up_only_for_scopes_not_held() {
+        assert!(covers(Some("a b c"), Some("a c")));
+        assert!(!covers(Some("a b"), Some("a d")));
+        assert!(!covers(None, Some("a")));
+        assert!(!covers(Some("a"), None));
+        assert!(!covers(Some("a"), Some(" ")));
     }
 }

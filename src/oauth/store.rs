@@ -126,13 +126,13 @@ pub fn save(file: &Path, stored: &Stored) -> Result<(), String> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let written = (|| {
+    let write = |opts: &std::fs::OpenOptions| -> std::io::Result<()> {
         let mut f = opts.open(&tmp)?;
         f.write_all(&json)?;
         f.sync_all()?;
         std::fs::rename(&tmp, file)
-    })();
-    if let Err(e) = written {
+    };
+    if let Err(e) = write(&opts) {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!("cannot write {}: {e}", file.display()));
     }

@@ -249,13 +249,19 @@ impl Ctx {
         }
         seen.next += 1;
         let code = format!("code-{}", seen.next);
+        // Only scopes this server knows are granted (a request for more gets less).
+        let requested = get("scope");
+        let granted: Vec<&str> = requested
+            .split_whitespace()
+            .filter(|s| self.config.as_scopes.contains(s))
+            .collect();
         seen.codes.insert(
             code.clone(),
             Code {
                 client_id: client,
                 redirect_uri: redirect.clone(),
                 challenge: get("code_challenge"),
-                scope: get("scope"),
+                scope: granted.join(" "),
                 resource: get("resource"),
             },
         );
