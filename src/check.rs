@@ -849,7 +849,10 @@ fn flags_step(settings: &Settings) -> Step {
     } else if settings.auth == crate::cli::AuthMode::None {
         "no credentials (--auth none)".to_string()
     } else if oauth_signed_in(settings) {
-        format!("{} is not set; an OAuth sign-in is stored", settings.token_env)
+        format!(
+            "{} is not set; an OAuth sign-in is stored",
+            settings.token_env
+        )
     } else {
         format!("{} is NOT set", settings.token_env)
     };

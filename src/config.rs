@@ -121,13 +121,18 @@ pub fn from_cli(
         interactive: true,
     });
     if let Some(name) = &cli.oauth_client_secret_env
-        && oauth.as_ref().is_some_and(|o| o.identity.client_secret.is_none())
+        && oauth
+            .as_ref()
+            .is_some_and(|o| o.identity.client_secret.is_none())
     {
         warnings.push(format!(
             "{name} (--oauth-client-secret-env) is not set: the client signs in without a secret"
         ));
     }
-    if let Some(secret) = oauth.as_ref().and_then(|o| o.identity.client_secret.clone()) {
+    if let Some(secret) = oauth
+        .as_ref()
+        .and_then(|o| o.identity.client_secret.clone())
+    {
         secrets.push(secret);
     }
     match token {
@@ -146,7 +151,8 @@ pub fn from_cli(
                 headers.insert(AUTHORIZATION, value);
             }
         }
-        None if !headers.contains_key(AUTHORIZATION) && cli.auth != AuthMode::None
+        None if !headers.contains_key(AUTHORIZATION)
+            && cli.auth != AuthMode::None
             && cli.auth != AuthMode::Oauth =>
         {
             let oauth_note = if cli.auth == AuthMode::Auto {
@@ -473,11 +479,17 @@ mod tests {
         assert_eq!(mode(&["--header", "Authorization: Basic xyz"], &[]), None);
         assert_eq!(mode(&["--auth", "token"], &[]), None);
         assert_eq!(mode(&["--auth", "none"], token), None);
-        assert_eq!(mode(&["--auth", "oauth"], token), Some(crate::oauth::Mode::Forced));
+        assert_eq!(
+            mode(&["--auth", "oauth"], token),
+            Some(crate::oauth::Mode::Forced)
+        );
         // `--auth oauth` never sends the static token, and says so.
         let (s, w) = from_cli(&cli(&["--auth", "oauth"]), env_of(token)).unwrap();
         assert!(s.headers.get(AUTHORIZATION).is_none());
-        assert!(w.iter().any(|w| w.contains("ignored with --auth oauth")), "{w:?}");
+        assert!(
+            w.iter().any(|w| w.contains("ignored with --auth oauth")),
+            "{w:?}"
+        );
         // `--auth none`: no token, no warning about it.
         let (s, w) = from_cli(&cli(&["--auth", "none"]), env_of(token)).unwrap();
         assert!(s.headers.get(AUTHORIZATION).is_none());

@@ -351,7 +351,7 @@ impl Upstream {
                 self.url.clone(),
                 &self.post_headers,
                 session,
-                auth,
+                auth.as_ref(),
             )
             .body(body.clone())
         })
@@ -368,7 +368,7 @@ impl Upstream {
     /// Without OAuth this is exactly one `send`.
     async fn send_authorized(
         &self,
-        make: impl Fn(Option<&HeaderValue>) -> reqwest::RequestBuilder,
+        make: impl Fn(Option<HeaderValue>) -> reqwest::RequestBuilder,
     ) -> Result<Reply, NetError> {
         let Some(auth) = &self.auth else {
             return self.send(make(None)).await;
@@ -377,7 +377,7 @@ impl Upstream {
         loop {
             auth.before_request().await;
             let (token, generation) = auth.current();
-            let reply = self.send(make(token.as_ref())).await?;
+            let reply = self.send(make(token)).await?;
             let (status, challenge) = match &reply {
                 Reply::Status(meta, _)
                     if matches!(meta.status.as_u16(), 401 | 403)
@@ -407,7 +407,7 @@ impl Upstream {
     ) -> Result<Reply, NetError> {
         self.send_authorized(|auth| {
             let mut req = self
-                .request(Method::GET, session, auth)
+                .request(Method::GET, session, auth.as_ref())
                 .header(ACCEPT, "text/event-stream");
             if let Some(id) = last_event_id
                 && let Ok(v) = HeaderValue::from_str(id)
@@ -444,7 +444,7 @@ impl Upstream {
                 url.clone(),
                 &self.post_headers,
                 &session,
-                auth,
+                auth.as_ref(),
             )
             .body(body.clone())
         })

@@ -119,7 +119,8 @@ async fn signed_in(home: &Home, peer: &OAuthPeer) -> Bridge {
     assert!(page.contains("Signed in"), "{page}");
     let (init, _) = bridge.recv_response(&json!(1)).await;
     assert_eq!(
-        init["result"]["serverInfo"]["name"], "oauth-peer",
+        init["result"]["serverInfo"]["name"],
+        "oauth-peer",
         "{init}\n{}",
         bridge.stderr()
     );
@@ -133,7 +134,10 @@ async fn tool_text(bridge: &mut Bridge, id: u32, tool: &str) -> Value {
 
 fn no_secret_in(text: &str) {
     for secret in ["-secret", "code-"] {
-        assert!(!text.contains(secret), "a secret ({secret}…) leaked:\n{text}");
+        assert!(
+            !text.contains(secret),
+            "a secret ({secret}…) leaked:\n{text}"
+        );
     }
 }
 
@@ -150,7 +154,9 @@ async fn first_sign_in_discovers_registers_and_uses_pkce_and_resource() {
     {
         let seen = peer.seen();
         assert_eq!(seen.registrations.len(), 1);
-        let redirect = seen.registrations[0]["redirect_uris"][0].as_str().unwrap_or("");
+        let redirect = seen.registrations[0]["redirect_uris"][0]
+            .as_str()
+            .unwrap_or("");
         assert!(
             redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"),
             "{redirect}"
@@ -169,7 +175,10 @@ async fn first_sign_in_discovers_registers_and_uses_pkce_and_resource() {
     let files = home.token_files();
     assert_eq!(files.len(), 1, "{files:?}");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&files[0]).expect("token file").permissions().mode();
+    let mode = std::fs::metadata(&files[0])
+        .expect("token file")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let stderr = bridge.stderr();
     assert!(
@@ -193,7 +202,11 @@ async fn a_stored_sign_in_is_reused_without_a_browser() {
     assert_eq!(init["result"]["serverInfo"]["name"], "oauth-peer", "{init}");
     let seen = peer.seen();
     assert_eq!(seen.authorizations.len(), 1, "no second sign-in");
-    assert_eq!(seen.refused(), refused_before, "the first request carried the token");
+    assert_eq!(
+        seen.refused(),
+        refused_before,
+        "the first request carried the token"
+    );
     assert_eq!(home.urls().len(), 1, "no browser the second time");
 }
 
@@ -208,7 +221,10 @@ async fn a_refused_token_is_refreshed_without_a_browser() {
     let seen = peer.seen();
     assert_eq!(seen.grants("refresh_token"), 1);
     assert_eq!(seen.authorizations.len(), 1);
-    assert_eq!(seen.token_requests.last().map(|r| r.0["resource"].clone()), Some(peer.mcp_url.clone()));
+    assert_eq!(
+        seen.token_requests.last().map(|r| r.0["resource"].clone()),
+        Some(peer.mcp_url.clone())
+    );
     assert_eq!(home.urls().len(), 1);
     no_secret_in(&bridge.stderr());
 }
@@ -227,7 +243,11 @@ async fn a_token_about_to_expire_is_refreshed_before_it_is_sent() {
     assert!(answer["result"].is_object(), "{answer}");
     let seen = peer.seen();
     assert!(seen.grants("refresh_token") >= 1);
-    assert_eq!(seen.refused(), 1, "only the very first, token-less POST was refused");
+    assert_eq!(
+        seen.refused(),
+        1,
+        "only the very first, token-less POST was refused"
+    );
 }
 
 #[tokio::test]
@@ -240,12 +260,17 @@ async fn insufficient_scope_steps_up_and_stops_at_the_retry_limit() {
     let (status, page) = visit(&home.url(1).await).await;
     assert_eq!(status, 200, "{page}");
     let (answer, _) = bridge.recv_response(&json!(2)).await;
-    let text = answer["result"]["content"][0]["text"].as_str().unwrap_or("");
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
     assert!(text.contains("mcp:write"), "{answer}");
     {
         let seen = peer.seen();
         let scope = &seen.authorizations[1]["scope"];
-        assert!(scope.contains("mcp:read") && scope.contains("mcp:write"), "{scope}");
+        assert!(
+            scope.contains("mcp:read") && scope.contains("mcp:write"),
+            "{scope}"
+        );
     }
 
     // A server that is never satisfied: two sign-ins, then its 403 reaches the client.
@@ -277,7 +302,11 @@ async fn a_callback_with_another_state_is_refused() {
     let message = answer["error"]["message"].as_str().unwrap_or("");
     assert!(message.contains("state does not match"), "{answer}");
     let seen = peer.seen();
-    assert_eq!(seen.grants("authorization_code"), 0, "the code was never exchanged");
+    assert_eq!(
+        seen.grants("authorization_code"),
+        0,
+        "the code was never exchanged"
+    );
     assert!(home.token_files().is_empty());
     no_secret_in(&bridge.stderr());
 }
@@ -326,7 +355,10 @@ async fn the_static_token_path_is_unchanged_when_the_server_has_oauth_metadata()
     assert_eq!(init["result"]["serverInfo"]["name"], "oauth-peer");
 
     let seen = peer.seen();
-    assert_eq!(seen.as_requests, 0, "the authorization server was never contacted");
+    assert_eq!(
+        seen.as_requests, 0,
+        "the authorization server was never contacted"
+    );
     assert!(
         seen.resource_requests
             .iter()
@@ -363,10 +395,16 @@ async fn without_a_token_a_server_without_metadata_gets_its_401_relayed_unchange
     // Discovery is not repeated for the next request; the answer is the same.
     bridge.send(&call(2, "echo")).await;
     let line = bridge.recv().await;
-    assert!(line.contains(r#""id":2"#) && line.contains("Unauthorized"), "{line}");
+    assert!(
+        line.contains(r#""id":2"#) && line.contains("Unauthorized"),
+        "{line}"
+    );
     assert_eq!(discovery(&peer), probes);
     assert_eq!(peer.seen().as_requests, 0);
-    assert!(home.urls().is_empty(), "no browser for a server without OAuth");
+    assert!(
+        home.urls().is_empty(),
+        "no browser for a server without OAuth"
+    );
     // And `--auth token` does not even look.
     let mut bridge = home
         .bridge(&peer.mcp_url)
@@ -409,20 +447,27 @@ async fn auth_login_status_and_logout() {
     assert_eq!(code, Some(0));
     assert!(out.contains("not signed in"), "{out}");
 
-    let login = wazion(&home, &["auth", "login", &url]);
+    let login_args = ["auth", "login", url.as_str()];
+    let login = wazion(&home, &login_args);
     let browser = async {
         let (status, page) = visit(&home.url(0).await).await;
         assert_eq!(status, 200, "{page}");
     };
     let ((code, out, err), ()) = tokio::join!(login, browser);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains(&format!("signed in at {}", peer.issuer)), "{out}");
+    assert!(
+        out.contains(&format!("signed in at {}", peer.issuer)),
+        "{out}"
+    );
     no_secret_in(&out);
     no_secret_in(&err);
 
     let (code, out, _) = wazion(&home, &["auth", "status", &url]).await;
     assert_eq!(code, Some(0));
-    assert!(out.contains("refresh token: yes") && out.contains("expires in"), "{out}");
+    assert!(
+        out.contains("refresh token: yes") && out.contains("expires in"),
+        "{out}"
+    );
     no_secret_in(&out);
     let (_, all, _) = wazion(&home, &["auth", "status"]).await;
     assert!(all.contains(&url), "{all}");
@@ -451,6 +496,10 @@ async fn check_says_what_it_would_do_without_a_sign_in() {
         out.contains("auth") && out.contains("opens a browser to sign in"),
         "{out}"
     );
-    assert_eq!(code, Some(1), "without a sign-in the initialize step fails: {out}");
+    assert_eq!(
+        code,
+        Some(1),
+        "without a sign-in the initialize step fails: {out}"
+    );
     assert!(home.urls().is_empty(), "check never opens a browser");
 }

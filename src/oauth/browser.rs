@@ -17,15 +17,15 @@ use std::time::Duration;
 
 use reqwest::Url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// The path of the redirect URI.
 pub const CALLBACK_PATH: &str = "/callback";
 /// The most of a request head read from the browser.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// What the authorization server sent back through the browser.
-#[derive(Debug)]
+/// What the authorization server sent back through the browser (no `Debug`: the code is a
+/// secret).
 pub struct Callback {
     pub code: String,
     pub iss: Option<String>,
@@ -73,13 +73,26 @@ impl Listener {
     }
 
     async fn accept_loop(self, state: &str) -> Result<Callback, String> {
+        // Each connection's head is read on a task of its own: browsers open speculative
+        // connections that send nothing, and one of those must not hold up the real callback.
+        let (heads, mut ready) = tokio::sync::mpsc::channel::<(TcpStream, String)>(8);
         loop {
-            let (mut conn, _) = match self.listener.accept().await {
-                Ok(c) => c,
-                Err(e) => return Err(format!("the sign-in callback listener failed: {e}")),
-            };
-            let Some(target) = read_target(&mut conn).await else {
-                continue;
+            let (mut conn, target) = tokio::select! {
+                accepted = self.listener.accept() => {
+                    match accepted {
+                        Ok((mut conn, _)) => {
+                            let heads = heads.clone();
+                            tokio::spawn(async move {
+                                if let Some(target) = read_target(&mut conn).await {
+                                    let _ = heads.send((conn, target)).await;
+                                }
+                            });
+                            continue;
+                        }
+                        Err(e) => return Err(format!("the sign-in callback listener failed: {e}")),
+                    }
+                }
+                Some(head) = ready.recv() => head,
             };
             let Some(query) = target.strip_prefix(CALLBACK_PATH) else {
                 respond(&mut conn, "404 Not Found", "Not the sign-in callback.").await;
@@ -95,9 +108,11 @@ impl Listener {
                     .map(|(_, v)| v.into_owned())
             };
             let result = if get("state").as_deref() != Some(state) {
-                Err("the sign-in callback's state does not match the one this sign-in sent: \
+                Err(
+                    "the sign-in callback's state does not match the one this sign-in sent: \
                      refused (an old browser tab, or a forged redirect); retry the sign-in"
-                    .to_string())
+                        .to_string(),
+                )
             } else if let Some(err) = get("error") {
                 let why = get("error_description").unwrap_or_default();
                 Err(format!(
@@ -126,7 +141,14 @@ impl Listener {
                     )
                     .await
                 }
-                Err(e) => respond(&mut conn, "400 Bad Request", &format!("Sign-in failed: {e}")).await,
+                Err(e) => {
+                    respond(
+                        &mut conn,
+                        "400 Bad Request",
+                        &format!("Sign-in failed: {e}"),
+                    )
+                    .await
+                }
             }
             return result;
         }
@@ -139,14 +161,11 @@ pub fn redirect_uri(port: u16) -> String {
 
 /// A server's words for a page or a message: printable ASCII-ish, bounded.
 fn printable(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control())
-        .take(300)
-        .collect()
+    s.chars().filter(|c| !c.is_control()).take(300).collect()
 }
 
 /// Reads the request head and returns the request target of a GET.
-async fn read_target(conn: &mut tokio::net::TcpStream) -> Option<String> {
+async fn read_target(conn: &mut TcpStream) -> Option<String> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let read = async {
@@ -171,7 +190,7 @@ async fn read_target(conn: &mut tokio::net::TcpStream) -> Option<String> {
     (method == "GET").then(|| target.to_string())
 }
 
-async fn respond(conn: &mut tokio::net::TcpStream, status: &str, text: &str) {
+async fn respond(conn: &mut TcpStream, status: &str, text: &str) {
     let escaped = text
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -194,7 +213,9 @@ async fn respond(conn: &mut tokio::net::TcpStream, status: &str, text: &str) {
 /// A failure to open is not an error: the printed URL is the way out.
 pub fn open(url: &str) {
     eprintln!("wazion-mcp: sign in to continue. If no browser opens, visit this URL:\n  {url}");
-    let browser = std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty());
+    let browser = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty());
     let opened = match browser {
         Some(b) => run_browser_command(&b, url),
         None => open::that_detached(url).map_err(|e| e.to_string()),
@@ -205,7 +226,10 @@ pub fn open(url: &str) {
 }
 
 fn run_browser_command(spec: &str, url: &str) -> Result<(), String> {
-    let first = spec.split(':').find(|s| !s.trim().is_empty()).unwrap_or(spec);
+    let first = spec
+        .split(':')
+        .find(|s| !s.trim().is_empty())
+        .unwrap_or(spec);
     let mut words =
         shlex::split(first).ok_or_else(|| "BROWSER is not a valid command line".to_string())?;
     if words.is_empty() {

@@ -168,7 +168,11 @@ pub fn describe(s: &Stored) -> String {
         s.client.auth_method,
         s.scope.as_deref().unwrap_or("(none)"),
         expiry,
-        if s.refresh_token.is_some() { "yes" } else { "no" }
+        if s.refresh_token.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
     )
 }
 

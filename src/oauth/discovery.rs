@@ -263,7 +263,10 @@ pub fn check_resource(server: &Url, resource: Option<&str>) -> Result<(), String
 }
 
 /// Finds the authorization server's metadata for `issuer`; `Ok(None)` when none is published.
-pub async fn server_metadata(http: &Client, issuer: &Url) -> Result<Option<ServerMetadata>, String> {
+pub async fn server_metadata(
+    http: &Client,
+    issuer: &Url,
+) -> Result<Option<ServerMetadata>, String> {
     for url in server_metadata_urls(issuer) {
         if let Some(found) = fetch_json::<ServerMetadata>(http, &url).await? {
             if found.authorization_endpoint.is_none() || found.token_endpoint.is_none() {
@@ -319,13 +322,14 @@ pub async fn discover(
             default_endpoints: true,
         }));
     };
-    let Some(as_url) = resource.authorization_servers.first() else {
+    let Some(as_url) = resource.authorization_servers.first().cloned() else {
         return Err(
             "the server's protected-resource metadata names no authorization server".into(),
         );
     };
-    let issuer = Url::parse(as_url)
-        .map_err(|_| "the server's protected-resource metadata names an invalid authorization server")?;
+    let issuer = Url::parse(&as_url).map_err(
+        |_| "the server's protected-resource metadata names an invalid authorization server",
+    )?;
     let server_meta = server_metadata(http, &issuer).await?.ok_or_else(|| {
         format!(
             "the authorization server {} publishes no metadata (RFC 8414 or OpenID discovery)",

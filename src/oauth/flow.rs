@@ -56,7 +56,7 @@ impl std::error::Error for HttpError {}
 /// `oauth2`'s HTTP client over our reqwest: redirects are not followed (the client passed in
 /// is built without them), bodies are bounded by the caller's timeout.
 async fn http_call(
-    client: &Client,
+    client: Client,
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, HttpError> {
     let request = reqwest::Request::try_from(request)
@@ -115,7 +115,10 @@ pub async fn identity(
     stored: Option<&Stored>,
     listener: &browser::Listener,
 ) -> Result<ClientIdentity, String> {
-    let advertised = found.server.token_endpoint_auth_methods_supported.as_deref();
+    let advertised = found
+        .server
+        .token_endpoint_auth_methods_supported
+        .as_deref();
     if let Some(id) = &configured.client_id {
         return Ok(ClientIdentity {
             client_id: id.clone(),
@@ -151,12 +154,17 @@ pub async fn identity(
             found.issuer
         ));
     };
-    register(http, endpoint, &listener.redirect_uri(), registration_method(advertised))
-        .await
-        .map(|mut c| {
-            c.redirect_port = Some(listener.port);
-            c
-        })
+    register(
+        http,
+        endpoint,
+        &listener.redirect_uri(),
+        registration_method(advertised),
+    )
+    .await
+    .map(|mut c| {
+        c.redirect_port = Some(listener.port);
+        c
+    })
 }
 
 /// Dynamic Client Registration (RFC 7591).
@@ -196,13 +204,11 @@ async fn register(
         return Err(format!(
             "the authorization server refused to register wazion-mcp (HTTP {}{})",
             status.as_u16(),
-            text("error")
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
+            text("error").map(|e| format!(": {e}")).unwrap_or_default()
         ));
     }
-    let client_id = text("client_id")
-        .ok_or("the client registration answer has no client_id".to_string())?;
+    let client_id =
+        text("client_id").ok_or("the client registration answer has no client_id".to_string())?;
     let client_secret = text("client_secret");
     let method = text("token_endpoint_auth_method").unwrap_or_else(|| {
         if client_secret.is_some() {
@@ -318,7 +324,7 @@ pub async fn authorize(
     browser::open(url.as_str());
     let callback = listener.wait(state.secret(), timeout).await?;
     check_iss(found, callback.iss.as_deref())?;
-    let http_fn = |req| http_call(http, req);
+    let http_fn = |req| http_call(http.clone(), req);
     client
         .exchange_code(AuthorizationCode::new(callback.code))
         .set_pkce_verifier(verifier)
@@ -356,7 +362,7 @@ pub async fn refresh(
     let redirect = browser::redirect_uri(id.redirect_port.unwrap_or(0));
     let client = oauth_client(found, id, &redirect)?;
     let token = RefreshToken::new(refresh_token.to_string());
-    let http_fn = |req| http_call(http, req);
+    let http_fn = |req| http_call(http.clone(), req);
     client
         .exchange_refresh_token(&token)
         .add_extra_param("resource", resource)

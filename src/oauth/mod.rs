@@ -182,8 +182,7 @@ impl Authorizer {
         let (due, generation) = {
             let c = self.current.read().unwrap_or_else(|p| p.into_inner());
             let due = c.refreshable
-                && c
-                    .expires_at
+                && c.expires_at
                     .is_some_and(|at| at <= store::now_secs() + REFRESH_MARGIN_SECS);
             (due, c.generation)
         };
@@ -229,7 +228,9 @@ impl Authorizer {
     ) -> Verdict {
         let challenge = www_authenticate.and_then(discovery::parse_challenge);
         let step_up = status == StatusCode::FORBIDDEN
-            && challenge.as_ref().is_some_and(Challenge::insufficient_scope);
+            && challenge
+                .as_ref()
+                .is_some_and(Challenge::insufficient_scope);
         if status != StatusCode::UNAUTHORIZED && !step_up {
             return Verdict::Relay;
         }
@@ -243,10 +244,17 @@ impl Authorizer {
         if let Err(verdict) = self.ensure_discovered(&mut st, challenge.as_ref()).await {
             return verdict;
         }
-        if !step_up && st.stored.as_ref().is_some_and(|s| s.refresh_token.is_some()) {
+        if !step_up
+            && st
+                .stored
+                .as_ref()
+                .is_some_and(|s| s.refresh_token.is_some())
+        {
             match self.refresh(&mut st).await {
                 Ok(()) => return Verdict::Retry,
-                Err(e) => tracing::warn!("refreshing the access token failed ({e}); signing in again"),
+                Err(e) => {
+                    tracing::warn!("refreshing the access token failed ({e}); signing in again")
+                }
             }
         }
         if !self.settings.interactive {
@@ -299,7 +307,9 @@ impl Authorizer {
         }
         self.sign_in(&mut st, challenge.as_ref().and_then(|c| c.scope.as_deref()))
             .await?;
-        st.stored.clone().ok_or_else(|| "the sign-in stored nothing".into())
+        st.stored
+            .clone()
+            .ok_or_else(|| "the sign-in stored nothing".into())
     }
 
     /// What is stored for this server (never shown: the tokens themselves).

@@ -94,7 +94,13 @@ pub fn file_for(dir: &Path, server: &Url) -> PathBuf {
         .host_str()
         .unwrap_or("server")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let port = server.port_or_known_default().unwrap_or(0);
     dir.join(format!("{host}_{port}-{hash}.json"))

@@ -157,7 +157,11 @@ struct Ctx {
     seen: Arc<Mutex<Seen>>,
 }
 
-fn respond(status: StatusCode, headers: &[(&str, String)], body: impl Into<Body>) -> Response<Body> {
+fn respond(
+    status: StatusCode,
+    headers: &[(&str, String)],
+    body: impl Into<Body>,
+) -> Response<Body> {
     let mut b = Response::builder().status(status);
     for (k, v) in headers {
         b = b.header(*k, v.as_str());
@@ -199,7 +203,9 @@ impl Ctx {
 
     async fn authorization_server(&self, req: Request<Body>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
         let path = parts.uri.path().to_string();
         let query = form(parts.uri.query().unwrap_or("").as_bytes());
         self.seen().as_requests += 1;
@@ -214,7 +220,11 @@ impl Ctx {
                 let id = format!("client-{}", seen.next);
                 let uris: Vec<String> = v["redirect_uris"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|u| u.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|u| u.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 seen.clients.insert(id.clone(), uris.clone());
                 seen.registrations.push(v);
@@ -243,7 +253,10 @@ impl Ctx {
         let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let client = get("client_id");
         let redirect = get("redirect_uri");
-        let known = seen.clients.get(&client).is_some_and(|u| u.contains(&redirect));
+        let known = seen
+            .clients
+            .get(&client)
+            .is_some_and(|u| u.contains(&redirect));
         if !known || get("code_challenge_method") != "S256" || get("response_type") != "code" {
             return respond(StatusCode::BAD_REQUEST, &[], "bad authorization request");
         }
@@ -339,7 +352,9 @@ impl Ctx {
 
     async fn resource_server(&self, req: Request<Body>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
         let path = parts.uri.path().to_string();
         let auth = parts
             .headers
@@ -426,7 +441,8 @@ impl Ctx {
                 if let Some(needed) = needs
                     && !scope.split_whitespace().any(|s| s == needed)
                 {
-                    let extra = format!(r#"error="insufficient_scope", scope="mcp:read {needed}", "#);
+                    let extra =
+                        format!(r#"error="insufficient_scope", scope="mcp:read {needed}", "#);
                     return respond(
                         StatusCode::FORBIDDEN,
                         &[("www-authenticate", self.challenge(&extra))],
