@@ -91,7 +91,7 @@ pub enum AuthAction {
     /// Sign in to the server now, from a terminal: discovery, browser, tokens stored.
     Login {
         #[command(flatten)]
-        bridge: BridgeArgs,
+        bridge: Box<BridgeArgs>,
     },
     /// Delete what is stored for the server (the next run signs in again).
     Logout {

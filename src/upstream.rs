@@ -319,14 +319,13 @@ impl Upstream {
         let client = builder
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", plain_cause(&e)))?;
-        let auth = match &settings.oauth {
-            None => None,
-            Some(oauth) => Some(std::sync::Arc::new(crate::oauth::Authorizer::new(
+        let auth = settings.oauth.as_ref().map(|oauth| {
+            std::sync::Arc::new(crate::oauth::Authorizer::new(
                 settings.url.clone(),
                 oauth.clone(),
                 crate::oauth::HttpSettings::of(settings),
-            ))),
-        };
+            ))
+        });
         Ok(Self {
             auth,
             client,

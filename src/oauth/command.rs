@@ -17,7 +17,7 @@ pub async fn run(action: AuthAction) -> i32 {
     match action {
         AuthAction::Status { url } => status(url.as_deref()),
         AuthAction::Logout { url } => logout(&url),
-        AuthAction::Login { bridge } => login(bridge).await,
+        AuthAction::Login { bridge } => login(*bridge).await,
     }
 }
 
