@@ -503,3 +503,21 @@ async fn check_says_what_it_would_do_without_a_sign_in() {
     );
     assert!(home.urls().is_empty(), "check never opens a browser");
 }
+
+#[tokio::test]
+async fn the_first_run_against_an_unknown_server_opens_one_browser() {
+    // A server the bridge never met: the client's `initialize` is preceded by the era probe
+    // (`server/discover`), whose 401 is the one that starts the sign-in.
+    let peer = OAuthPeer::start(PeerConfig::default()).await;
+    let home = Home::new();
+    let mut bridge = home.bridge(&peer.mcp_url).unknown_server().spawn();
+    bridge.send(INIT).await;
+    let (status, page) = visit(&home.url(0).await).await;
+    assert_eq!(status, 200, "{page}");
+    let (init, _) = bridge.recv_response(&json!(1)).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "oauth-peer", "{init}");
+    let answer = tool_text(&mut bridge, 2, "echo").await;
+    assert!(answer["result"].is_object(), "{answer}");
+    assert_eq!(home.urls().len(), 1, "one sign-in, one browser");
+    assert_eq!(peer.seen().authorizations.len(), 1);
+}
