@@ -119,6 +119,7 @@ pub fn from_cli(
         timeout: Duration::from_secs(cli.oauth_timeout.max(1)),
         dir: crate::oauth::store::default_dir(),
         interactive: true,
+        allow_http: cli.allow_http,
     });
     if let Some(name) = &cli.oauth_client_secret_env
         && oauth

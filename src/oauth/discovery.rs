@@ -262,6 +262,35 @@ pub fn check_resource(server: &Url, resource: Option<&str>) -> Result<(), String
     }
 }
 
+/// OAuth 2.1 §1.5 and the MCP spec: the authorization server's endpoints are https (plain
+/// http only to loopback, or with `--allow-http`), since the code, the verifier and the
+/// tokens travel to them.
+pub fn check_endpoints(found: &Discovered, allow_http: bool) -> Result<(), String> {
+    let s = &found.server;
+    let endpoints = [
+        s.authorization_endpoint.as_deref(),
+        s.token_endpoint.as_deref(),
+        s.registration_endpoint.as_deref(),
+    ];
+    for raw in endpoints.into_iter().flatten() {
+        let url = Url::parse(raw)
+            .map_err(|_| format!("the authorization server names an invalid endpoint ({raw})"))?;
+        let ok = match url.scheme() {
+            "https" => true,
+            "http" => allow_http || crate::config::is_loopback(&url),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "the authorization server's endpoint {} is not https: refusing to send a \
+                 sign-in there (pass --allow-http if you really mean it)",
+                without_query(&url)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Finds the authorization server's metadata for `issuer`; `Ok(None)` when none is published.
 pub async fn server_metadata(
     http: &Client,
@@ -396,6 +425,24 @@ mod tests {
                 "https://as.example/tenant1/.well-known/openid-configuration"
             ]
         );
+    }
+
+    #[test]
+    fn endpoints_must_be_https_or_loopback() {
+        let found = |token: &str| Discovered {
+            resource: None,
+            server: ServerMetadata {
+                authorization_endpoint: Some("https://as.example/authorize".into()),
+                token_endpoint: Some(token.into()),
+                ..ServerMetadata::default()
+            },
+            issuer: "https://as.example".into(),
+            default_endpoints: false,
+        };
+        assert!(check_endpoints(&found("https://as.example/token"), false).is_ok());
+        assert!(check_endpoints(&found("http://127.0.0.1:9/token"), false).is_ok());
+        assert!(check_endpoints(&found("http://as.example/token"), false).is_err());
+        assert!(check_endpoints(&found("http://as.example/token"), true).is_ok());
     }
 
     #[test]

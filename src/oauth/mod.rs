@@ -57,6 +57,8 @@ pub struct OAuthSettings {
     pub dir: Option<PathBuf>,
     /// False for `check`: a stored token is used and refreshed, but no browser opens.
     pub interactive: bool,
+    /// `--allow-http`: authorization-server endpoints may be plain http beyond loopback.
+    pub allow_http: bool,
 }
 
 /// What to do with a request the server refused.
@@ -364,6 +366,8 @@ impl Authorizer {
         let http = self.http().map_err(Verdict::Fail)?;
         match discovery::discover(http, &self.server, challenge, forced).await {
             Ok(Some(found)) => {
+                discovery::check_endpoints(&found, self.settings.allow_http)
+                    .map_err(Verdict::Fail)?;
                 st.found = Some(found);
                 Ok(())
             }
