@@ -405,7 +405,7 @@ async fn without_a_token_a_server_without_metadata_gets_its_401_relayed_unchange
         home.urls().is_empty(),
         "no browser for a server without OAuth"
     );
-    // And `--auth token` does not even look.
+    // And `--auth token` does not even look, nor does a bridge with a (wrong) token.
     let mut bridge = home
         .bridge(&peer.mcp_url)
         .arg("--auth")
@@ -413,7 +413,40 @@ async fn without_a_token_a_server_without_metadata_gets_its_401_relayed_unchange
         .spawn();
     bridge.send(INIT).await;
     assert_eq!(bridge.recv().await, expected.to_string());
+    let mut bridge = home.bridge(&peer.mcp_url).token("wrong-token-789").spawn();
+    bridge.send(INIT).await;
+    assert_eq!(bridge.recv().await, expected.to_string());
     assert_eq!(discovery(&peer), probes);
+    assert!(home.urls().is_empty());
+}
+
+#[tokio::test]
+async fn nothing_secret_reaches_stderr_at_trace() {
+    let peer = OAuthPeer::start(PeerConfig::default()).await;
+    let home = Home::new();
+    let mut bridge = home.bridge(&peer.mcp_url).env("RUST_LOG", "trace").spawn();
+    bridge.send(INIT).await;
+    let (status, _) = visit(&home.url(0).await).await;
+    assert_eq!(status, 200);
+    let (init, _) = bridge.recv_response(&json!(1)).await;
+    assert!(init["result"].is_object(), "{init}");
+    // A refresh too: its request and answer carry both kinds of token.
+    peer.seen().revoke_access_tokens();
+    let answer = tool_text(&mut bridge, 2, "echo").await;
+    assert!(answer["result"].is_object(), "{answer}");
+    assert_eq!(peer.seen().grants("refresh_token"), 1);
+    bridge.finish(Duration::from_secs(5)).await;
+    let stderr = bridge.stderr();
+    assert!(
+        stderr.contains("signed in"),
+        "trace logs were written:\n{stderr}"
+    );
+    no_secret_in(&stderr);
+    // The PKCE verifier is random: it must not appear either (it is the one form field of
+    // the code exchange that the authorization server saw and stderr must not have).
+    let verifier = peer.seen().token_requests[0].0["code_verifier"].clone();
+    assert!(verifier.len() >= 43);
+    assert!(!stderr.contains(&verifier), "the PKCE verifier leaked");
 }
 
 /// Runs `wazion-mcp <args>` in `home`; (exit code, stdout, stderr).
