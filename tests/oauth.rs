@@ -189,6 +189,18 @@ async fn first_sign_in_discovers_registers_and_uses_pkce_and_resource() {
 }
 
 #[tokio::test]
+async fn an_error_page_that_echoes_the_access_token_is_redacted() {
+    let peer = OAuthPeer::start(PeerConfig::default()).await;
+    let home = Home::new();
+    let mut bridge = signed_in(&home, &peer).await;
+    let answer = tool_text(&mut bridge, 2, "echo-headers").await;
+    let text = answer.to_string();
+    assert_eq!(answer["error"]["data"]["httpStatus"], 500, "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+    no_secret_in(&text);
+}
+
+#[tokio::test]
 async fn a_stored_sign_in_is_reused_without_a_browser() {
     let peer = OAuthPeer::start(PeerConfig::default()).await;
     let home = Home::new();

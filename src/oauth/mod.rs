@@ -178,6 +178,14 @@ impl Authorizer {
         (c.header.clone(), c.generation)
     }
 
+    /// The current access token itself, to cut out of error answers (never logged).
+    pub fn token_text(&self) -> Option<String> {
+        let (header, _) = self.current();
+        let header = header?;
+        let text = header.to_str().ok()?;
+        text.strip_prefix("Bearer ").map(str::to_string)
+    }
+
     /// Refreshes ahead of time when the token is about to expire (best effort: a failure
     /// leaves it to the server's 401).
     pub async fn before_request(&self) {

@@ -433,6 +433,17 @@ impl Ctx {
                 "serverInfo": {"name": "oauth-peer", "version": "0"},
             }),
             "tools/call" => {
+                if msg["params"]["name"] == "echo-headers" {
+                    // A server error page that echoes the request, token included.
+                    return respond(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &[("content-type", "text/html".into())],
+                        format!(
+                            "<h1>500</h1><pre>Authorization: {}</pre>",
+                            auth.unwrap_or("")
+                        ),
+                    );
+                }
                 let needs = match msg["params"]["name"].as_str() {
                     Some("admin") => Some("mcp:write"),
                     Some("impossible") => Some("mcp:never"),
