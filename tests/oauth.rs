@@ -324,6 +324,27 @@ async fn a_callback_with_another_state_is_refused() {
 }
 
 #[tokio::test]
+async fn an_authorization_server_without_s256_is_refused() {
+    let peer = OAuthPeer::start(PeerConfig {
+        pkce_methods: vec!["plain"],
+        ..PeerConfig::default()
+    })
+    .await;
+    let home = Home::new();
+    let mut bridge = home.bridge(&peer.mcp_url).spawn();
+    bridge.send(INIT).await;
+    let (answer, _) = bridge.recv_response(&json!(1)).await;
+    let message = answer["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("PKCE S256"), "{answer}");
+    assert!(
+        home.urls().is_empty(),
+        "no browser for a server that would get no PKCE"
+    );
+    let seen = peer.seen();
+    assert!(seen.authorizations.is_empty() && seen.registrations.is_empty());
+}
+
+#[tokio::test]
 async fn a_sign_in_nobody_completes_times_out_with_an_answer() {
     let peer = OAuthPeer::start(PeerConfig::default()).await;
     let home = Home::new();

@@ -285,6 +285,25 @@ fn oauth_client(found: &Discovered, id: &ClientIdentity, redirect: &str) -> Resu
     Ok(client)
 }
 
+/// PKCE S256 must be listed in the server's metadata (without metadata, the 2025-03-26
+/// default endpoints, S256 is used without asking).
+pub fn require_s256(found: &Discovered) -> Result<(), String> {
+    let s256 = found
+        .server
+        .code_challenge_methods_supported
+        .as_ref()
+        .is_some_and(|l| l.iter().any(|m| m == "S256"));
+    if s256 || found.default_endpoints {
+        Ok(())
+    } else {
+        Err(format!(
+            "the authorization server {} does not list PKCE S256 support \
+             (code_challenge_methods_supported): refusing to sign in there",
+            found.issuer
+        ))
+    }
+}
+
 /// The authorization-code flow: browser, callback, code exchange. Returns the new tokens.
 #[allow(clippy::too_many_arguments)]
 pub async fn authorize(
@@ -296,20 +315,7 @@ pub async fn authorize(
     scope: Option<&str>,
     timeout: Duration,
 ) -> Result<oauth2::basic::BasicTokenResponse, String> {
-    if !found.default_endpoints {
-        let s256 = found
-            .server
-            .code_challenge_methods_supported
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|m| m == "S256"));
-        if !s256 {
-            return Err(format!(
-                "the authorization server {} does not list PKCE S256 support \
-                 (code_challenge_methods_supported): refusing to sign in there",
-                found.issuer
-            ));
-        }
-    }
+    require_s256(found)?;
     let redirect = listener.redirect_uri();
     let client = oauth_client(found, id, &redirect)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();

@@ -432,6 +432,8 @@ impl Authorizer {
 
     async fn sign_in(&self, st: &mut State, challenge_scope: Option<&str>) -> Result<(), String> {
         let found = st.found.clone().ok_or("no OAuth metadata")?;
+        // Refused before anything is registered or opened.
+        flow::require_s256(&found)?;
         let preferred_port = st
             .stored
             .as_ref()

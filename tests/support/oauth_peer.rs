@@ -32,6 +32,8 @@ pub struct PeerConfig {
     pub as_scopes: Vec<&'static str>,
     /// A static token the resource server also accepts (the static-token path).
     pub static_token: Option<&'static str>,
+    /// `code_challenge_methods_supported` of the authorization server's metadata.
+    pub pkce_methods: Vec<&'static str>,
 }
 
 impl Default for PeerConfig {
@@ -42,6 +44,7 @@ impl Default for PeerConfig {
             forge_state: false,
             as_scopes: vec!["mcp:read", "mcp:write", "offline_access"],
             static_token: None,
+            pkce_methods: vec!["S256"],
         }
     }
 }
@@ -194,7 +197,7 @@ impl Ctx {
             "registration_endpoint": format!("{}/register", self.issuer),
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
-            "code_challenge_methods_supported": ["S256"],
+            "code_challenge_methods_supported": self.config.pkce_methods,
             "token_endpoint_auth_methods_supported": ["none"],
             "scopes_supported": self.config.as_scopes,
             "authorization_response_iss_parameter_supported": true,
