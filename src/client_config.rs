@@ -129,10 +129,28 @@ impl Entry {
         entry_args(&self.bridge)
     }
 
-    /// The variables the entry's `env` must hold: the token's, then each one a `--header`
-    /// names with `${VAR}`.
+    /// The variables the entry's `env` must hold: the token's (unless `--auth oauth` or
+    /// `none`, which never read it), then each one a `--header` names with `${VAR}`.
     pub fn secret_vars(&self) -> Vec<String> {
-        let mut vars = vec![self.bridge.token_env.clone()];
+        let reads_token = matches!(
+            self.bridge.auth,
+            crate::cli::AuthMode::Auto | crate::cli::AuthMode::Token
+        );
+        let mut vars: Vec<String> = reads_token
+            .then(|| self.bridge.token_env.clone())
+            .into_iter()
+            .collect();
+        for v in self.header_vars() {
+            if !vars.contains(&v) {
+                vars.push(v);
+            }
+        }
+        vars
+    }
+
+    /// The variables the `--header` values name with `${VAR}`.
+    pub fn header_vars(&self) -> Vec<String> {
+        let mut vars: Vec<String> = Vec::new();
         for h in &self.bridge.headers {
             for v in crate::config::header_vars(h) {
                 if !vars.contains(&v) {
@@ -558,7 +576,8 @@ fn claude_code_commands(entry: &Entry) -> String {
 /// environment (seen with Claude Code 2.1 and Gemini CLI 0.61): set there, the value would
 /// land on the bridge's command line.
 fn expansion_note(client: ClientKind, entry: &Entry) -> Option<String> {
-    let vars = entry.secret_vars().split_off(1);
+    let mut vars = entry.header_vars();
+    vars.retain(|v| *v != entry.bridge.token_env);
     if vars.is_empty() || !matches!(client, ClientKind::ClaudeCode | ClientKind::Gemini) {
         return None;
     }
@@ -1347,6 +1366,33 @@ mod tests {
             command: "/opt/bin/wazion-mcp".into(),
             bridge: bridge(&["--header", "X-API-Key: ${VPS_KEY}"]),
         }
+    }
+
+    #[test]
+    fn an_oauth_entry_has_no_token_placeholder() {
+        let oauth = Entry {
+            bridge: bridge(&["https://mcp.example.com/mcp", "--auth", "oauth"]),
+            ..entry()
+        };
+        assert!(oauth.secret_vars().is_empty(), "{:?}", oauth.secret_vars());
+        assert!(oauth.args().windows(2).any(|w| w == ["--auth", "oauth"]));
+        assert_eq!(entry().secret_vars(), ["WAZION_TOKEN", "VPS_KEY"]);
+        // No token variable first: the notes about `${VAR}` in args still hold (no panic).
+        for client in [
+            ClientKind::Cursor,
+            ClientKind::Gemini,
+            ClientKind::ClaudeCode,
+        ] {
+            assert_eq!(expansion_note(client, &oauth), None);
+        }
+        let with_header = Entry {
+            bridge: bridge(&["--auth", "oauth", "--header", "X-K: ${K}"]),
+            ..entry()
+        };
+        assert_eq!(with_header.secret_vars(), ["K"]);
+        assert!(
+            expansion_note(ClientKind::Gemini, &with_header).is_some_and(|n| n.contains("${K}"))
+        );
     }
 
     fn dirs(root: &Path) -> Dirs {
