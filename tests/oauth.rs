@@ -298,6 +298,33 @@ async fn insufficient_scope_steps_up_and_stops_at_the_retry_limit() {
 }
 
 #[tokio::test]
+async fn a_sign_in_slower_than_the_era_probe_is_not_started_twice() {
+    // The era probe gives up after its own limit (10 s) while the user is still in the
+    // browser; the client's `initialize` then goes out, is refused too, and must wait for the
+    // sign-in already under way instead of starting a second one.
+    let peer = OAuthPeer::start(PeerConfig::default()).await;
+    let home = Home::new();
+    let mut bridge = home.bridge(&peer.mcp_url).unknown_server().spawn();
+    bridge.send(INIT).await;
+    let url = home.url(0).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !peer.seen().rpc.iter().any(|(m, _)| m == "initialize") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the initialize never went out:\n{}",
+            bridge.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, page) = visit(&url).await;
+    assert_eq!(status, 200, "{page}");
+    let (init, _) = bridge.recv_response(&json!(1)).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "oauth-peer", "{init}");
+    assert_eq!(home.urls().len(), 1, "one sign-in, one browser");
+    assert_eq!(peer.seen().authorizations.len(), 1);
+}
+
+#[tokio::test]
 async fn a_callback_with_another_state_is_refused() {
     let peer = OAuthPeer::start(PeerConfig {
         forge_state: true,

@@ -69,6 +69,9 @@ pub struct Seen {
     pub resource_requests: Vec<(String, String, Option<String>)>,
     /// Requests to the authorization server, any path.
     pub as_requests: u32,
+    /// The JSON-RPC method of every POST to the resource server, with whether it carried a
+    /// valid token.
+    pub rpc: Vec<(String, bool)>,
     clients: HashMap<String, Vec<String>>,
     codes: HashMap<String, Code>,
     /// access token → (scope, still valid)
@@ -406,12 +409,15 @@ impl Ctx {
         let id = msg.get("id").cloned();
         let token = auth.and_then(|a| a.strip_prefix("Bearer "));
         let scope = {
-            let seen = self.seen();
-            match token {
+            let mut seen = self.seen();
+            let scope = match token {
                 Some(t) if Some(t) == self.config.static_token => Some("mcp:read".to_string()),
                 Some(t) => seen.access.get(t).filter(|g| g.1).map(|g| g.0.clone()),
                 None => None,
-            }
+            };
+            let method = msg["method"].as_str().unwrap_or_default().to_string();
+            seen.rpc.push((method, scope.is_some()));
+            scope
         };
         let Some(scope) = scope else {
             let body = json!({"jsonrpc": "2.0", "id": id.clone().unwrap_or(Value::Null),
