@@ -23,7 +23,7 @@ pub const DEFAULT_TOKEN_ENV: &str = "WAZION_TOKEN";
         wazion-mcp reads newline-delimited JSON-RPC from stdin, forwards every message to the \
         server with `Authorization: Bearer <token>`, and writes every server message to stdout. \
         Errors from the server (a 401 for a bad token, say) reach the client unchanged.",
-    after_help = "TOKEN:\n  The bearer token is read from the environment variable WAZION_TOKEN (or the one named by\n  --token-env), never from the command line, so it stays out of process listings and shell\n  history. Put it in your MCP client's `env` block, e.g. for Claude Desktop:\n\n    {\"mcpServers\":{\"wazion\":{\"command\":\"/abs/path/wazion-mcp\",\"env\":{\"WAZION_TOKEN\":\"<paste your token here>\"}}}}\n\n  `wazion-mcp config <client> --write` adds that entry for you.\n\n  WAzion tokens: https://www.wazion.com/dashboard -> Settings. A missing token is not fatal:\n  the bridge starts and the server's own answer (usually a 401) reaches the client.\n\nEXAMPLES:\n  WAZION_TOKEN=wz_... wazion-mcp\n  OTHER_TOKEN=... wazion-mcp https://other.example/mcp --token-env OTHER_TOKEN\n  wazion-mcp https://wa.example/mcp --header 'X-API-Key: ${VPS_KEY}'"
+    after_help = "TOKEN:\n  The bearer token is read from the environment variable WAZION_TOKEN (or the one named by\n  --token-env), never from the command line, so it stays out of process listings and shell\n  history. Put it in your MCP client's `env` block, e.g. for Claude Desktop:\n\n    {\"mcpServers\":{\"wazion\":{\"command\":\"/abs/path/wazion-mcp\",\"env\":{\"WAZION_TOKEN\":\"<paste your token here>\"}}}}\n\n  `wazion-mcp config <client> --write` adds that entry for you.\n\n  WAzion tokens: https://www.wazion.com/dashboard -> Settings. A missing token is not fatal:\n  the bridge starts and the server's own answer (usually a 401) reaches the client.\n\nOAUTH:\n  Without a token, a server whose 401 points to OAuth metadata gets a browser sign-in (the URL\n  is also printed to stderr); tokens are stored per server in the config dir. See\n  `wazion-mcp auth --help` (status, login, logout) and --auth.\n\nEXAMPLES:\n  WAZION_TOKEN=wz_... wazion-mcp\n  OTHER_TOKEN=... wazion-mcp https://other.example/mcp --token-env OTHER_TOKEN\n  wazion-mcp https://wa.example/mcp --header 'X-API-Key: ${VPS_KEY}'"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -70,6 +70,50 @@ pub enum Command {
         #[command(flatten)]
         bridge: BridgeArgs,
     },
+    /// OAuth sign-ins for servers that use OAuth: `status`, `login`, `logout`. Tokens are
+    /// stored in the user's config dir (wazion-mcp/oauth/, one 0600 file per server).
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+}
+
+/// What `auth` does.
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Show what is stored for the server (issuer, client, scope, expiry; never a token),
+    /// or for every server when no URL is given.
+    Status {
+        /// The server's MCP endpoint; every stored server when absent.
+        #[arg(value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Sign in to the server now, from a terminal: discovery, browser, tokens stored.
+    Login {
+        #[command(flatten)]
+        bridge: Box<BridgeArgs>,
+    },
+    /// Delete what is stored for the server (the next run signs in again).
+    Logout {
+        /// The server's MCP endpoint.
+        #[arg(value_name = "URL", default_value = DEFAULT_URL)]
+        url: String,
+    },
+}
+
+/// How the bridge authenticates to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// The static token when set (or an `Authorization` --header); otherwise OAuth, but only
+    /// when the server's 401 points to OAuth metadata.
+    Auto,
+    /// Only the static token; a 401 is relayed to the client unchanged.
+    Token,
+    /// Only OAuth (the token variable is ignored), with the 2025-03-26 default endpoints
+    /// when the server publishes no metadata.
+    Oauth,
+    /// No credentials from the bridge (a --header may still carry some).
+    None,
 }
 
 /// MCP clients that `config` knows.
@@ -119,6 +163,30 @@ pub struct BridgeArgs {
     /// on every request. A leading `Bearer ` and surrounding whitespace are removed.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_TOKEN_ENV)]
     pub token_env: String,
+
+    /// How to authenticate: `auto` (the token when set, else OAuth if the server asks for
+    /// it), `token`, `oauth` or `none`.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "auto")]
+    pub auth: AuthMode,
+
+    /// OAuth: a client id registered with the authorization server (else the bridge
+    /// registers itself, or uses --oauth-client-metadata-url).
+    #[arg(long, value_name = "ID")]
+    pub oauth_client_id: Option<String>,
+
+    /// OAuth: environment variable holding the pre-registered client's secret.
+    #[arg(long, value_name = "NAME")]
+    pub oauth_client_secret_env: Option<String>,
+
+    /// OAuth: the https URL of this client's metadata document (used as the client id when
+    /// the authorization server supports Client ID Metadata Documents).
+    #[arg(long, value_name = "URL")]
+    pub oauth_client_metadata_url: Option<String>,
+
+    /// OAuth: seconds the browser sign-in may take; the client's request waits that long
+    /// at most, then gets an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub oauth_timeout: u64,
 
     /// Extra request header, repeatable: `--header "X-API-Key: ${VPS_KEY}"`. `${VAR}` is
     /// replaced from the environment; if VAR is unset the header is left out (and a warning

@@ -40,6 +40,10 @@ pub struct Settings {
     /// `--allow-tool` / `--deny-tool`; `None` when neither is given.
     pub tool_filter: Option<crate::filter::ToolFilter>,
     pub transport: crate::cli::TransportKind,
+    /// OAuth, when no static credential is configured and `--auth` allows it.
+    pub oauth: Option<crate::oauth::OAuthSettings>,
+    /// `--auth`.
+    pub auth: crate::cli::AuthMode,
 }
 
 /// Why the flags cannot be used; the message says what to do instead.
@@ -77,8 +81,61 @@ pub fn from_cli(
         }
     }
 
-    let token = env(&cli.token_env).and_then(|t| normalise_token(&t));
+    use crate::cli::AuthMode;
+    let token = match cli.auth {
+        AuthMode::Auto | AuthMode::Token => env(&cli.token_env).and_then(|t| normalise_token(&t)),
+        AuthMode::Oauth | AuthMode::None => None,
+    };
+    if cli.auth == AuthMode::Oauth && env(&cli.token_env).is_some() {
+        warnings.push(format!(
+            "{} is ignored with --auth oauth: the bridge signs in with OAuth instead",
+            cli.token_env
+        ));
+    }
+    if cli.auth == AuthMode::Oauth && headers.contains_key(AUTHORIZATION) {
+        return Err(ConfigError(
+            "--auth oauth and an Authorization --header exclude each other: drop one".into(),
+        ));
+    }
     let token_present = token.is_some();
+    let static_auth = token_present || headers.contains_key(AUTHORIZATION);
+    let oauth = match cli.auth {
+        AuthMode::Oauth => Some(crate::oauth::Mode::Forced),
+        AuthMode::Auto if !static_auth => Some(crate::oauth::Mode::Auto),
+        _ => None,
+    }
+    .map(|mode| crate::oauth::OAuthSettings {
+        mode,
+        identity: crate::oauth::flow::Identity {
+            client_id: cli.oauth_client_id.clone(),
+            client_secret: cli
+                .oauth_client_secret_env
+                .as_deref()
+                .and_then(&env)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+            metadata_url: cli.oauth_client_metadata_url.clone(),
+        },
+        timeout: Duration::from_secs(cli.oauth_timeout.max(1)),
+        dir: crate::oauth::store::default_dir(),
+        interactive: true,
+        allow_http: cli.allow_http,
+    });
+    if let Some(name) = &cli.oauth_client_secret_env
+        && oauth
+            .as_ref()
+            .is_some_and(|o| o.identity.client_secret.is_none())
+    {
+        warnings.push(format!(
+            "{name} (--oauth-client-secret-env) is not set: the client signs in without a secret"
+        ));
+    }
+    if let Some(secret) = oauth
+        .as_ref()
+        .and_then(|o| o.identity.client_secret.clone())
+    {
+        secrets.push(secret);
+    }
     match token {
         Some(token) => {
             secrets.push(token.clone());
@@ -95,11 +152,21 @@ pub fn from_cli(
                 headers.insert(AUTHORIZATION, value);
             }
         }
-        None if !headers.contains_key(AUTHORIZATION) => warnings.push(format!(
-            "{} is not set: requests go out without a bearer token and the server will \
-             likely answer 401. Set {} in your MCP client's env block.",
-            cli.token_env, cli.token_env
-        )),
+        None if !headers.contains_key(AUTHORIZATION)
+            && cli.auth != AuthMode::None
+            && cli.auth != AuthMode::Oauth =>
+        {
+            let oauth_note = if cli.auth == AuthMode::Auto {
+                " (a server that uses OAuth gets a browser sign-in instead)"
+            } else {
+                ""
+            };
+            warnings.push(format!(
+                "{} is not set: requests go out without a bearer token and the server will \
+                 likely answer 401{oauth_note}. Set {} in your MCP client's env block.",
+                cli.token_env, cli.token_env
+            ))
+        }
         None => {}
     }
 
@@ -133,6 +200,8 @@ pub fn from_cli(
             proxy: cli.proxy.clone(),
             tool_filter,
             transport: cli.transport,
+            oauth,
+            auth: cli.auth,
         },
         warnings,
     ))
@@ -394,6 +463,38 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn oauth_only_without_a_static_credential_or_when_asked() {
+        let mode = |args: &[&str], env: &'static [(&'static str, &'static str)]| {
+            from_cli(&cli(args), env_of(env))
+                .unwrap()
+                .0
+                .oauth
+                .map(|o| o.mode)
+        };
+        let token: &'static [(&str, &str)] = &[("WAZION_TOKEN", "wz_abc")];
+        assert_eq!(mode(&[], token), None);
+        assert_eq!(mode(&[], &[]), Some(crate::oauth::Mode::Auto));
+        assert_eq!(mode(&["--header", "Authorization: Basic xyz"], &[]), None);
+        assert_eq!(mode(&["--auth", "token"], &[]), None);
+        assert_eq!(mode(&["--auth", "none"], token), None);
+        assert_eq!(
+            mode(&["--auth", "oauth"], token),
+            Some(crate::oauth::Mode::Forced)
+        );
+        // `--auth oauth` never sends the static token, and says so.
+        let (s, w) = from_cli(&cli(&["--auth", "oauth"]), env_of(token)).unwrap();
+        assert!(s.headers.get(AUTHORIZATION).is_none());
+        assert!(
+            w.iter().any(|w| w.contains("ignored with --auth oauth")),
+            "{w:?}"
+        );
+        // `--auth none`: no token, no warning about it.
+        let (s, w) = from_cli(&cli(&["--auth", "none"]), env_of(token)).unwrap();
+        assert!(s.headers.get(AUTHORIZATION).is_none());
+        assert!(w.is_empty(), "{w:?}");
     }
 
     #[test]

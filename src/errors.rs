@@ -169,6 +169,13 @@ fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<Data>) {
             ),
             None,
         ),
+        Failure::Net(NetError::Auth(why)) => (
+            format!(
+                "{host} asks for an OAuth sign-in, and it did not complete: {why}. Run \
+                 `wazion-mcp auth login` from a terminal, then retry"
+            ),
+            None,
+        ),
         Failure::Net(NetError::TooLarge(n)) => (
             format!("{host} sent a message of {n} bytes, more than --max-message-bytes allows"),
             None,

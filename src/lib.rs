@@ -19,6 +19,7 @@ pub mod jsonrpc;
 pub mod legacy;
 pub mod logging;
 pub mod modern;
+pub mod oauth;
 pub mod relay;
 pub mod report;
 pub mod session;

@@ -16,6 +16,7 @@ fn main() {
         None => bridge(&cli.bridge),
         // `check` reports unusable flags itself (as JSON with --json).
         Some(Command::Check { bridge, json }) => block_on(check::main(bridge, json)),
+        Some(Command::Auth { action }) => block_on(wazion_mcp::oauth::command::run(action)),
         Some(Command::Config {
             client,
             write,

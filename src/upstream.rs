@@ -71,6 +71,8 @@ pub enum NetError {
     Body(String),
     /// A body larger than `--max-message-bytes`.
     TooLarge(usize),
+    /// The server asked for an OAuth sign-in, and it failed; the text says why and what to do.
+    Auth(String),
 }
 
 /// One SSE event, as the MCP transport uses them.
@@ -254,7 +256,13 @@ pub struct Upstream {
     post_headers: HeaderMap,
     idle: Duration,
     max_body: usize,
+    /// The OAuth token holder, when no static credential is configured (see `oauth`).
+    auth: Option<std::sync::Arc<crate::oauth::Authorizer>>,
 }
+
+/// Sign-ins or refreshes one request may cause before the server's answer is relayed (a
+/// server that keeps asking for more scope must not loop the user through the browser).
+const MAX_AUTH_ATTEMPTS: u32 = 2;
 
 impl Upstream {
     pub fn new(settings: &Settings) -> Result<Self, String> {
@@ -323,7 +331,15 @@ impl Upstream {
         let client = builder
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", plain_cause(&e)))?;
+        let auth = settings.oauth.as_ref().map(|oauth| {
+            std::sync::Arc::new(crate::oauth::Authorizer::new(
+                settings.url.clone(),
+                oauth.clone(),
+                crate::oauth::HttpSettings::of(settings),
+            ))
+        });
         Ok(Self {
+            auth,
             client,
             url: settings.url.clone(),
             headers: settings.headers.clone(),
@@ -340,8 +356,58 @@ impl Upstream {
 
     /// POSTs one message (or batch) as the exact bytes given.
     pub async fn post(&self, body: Bytes, session: &SessionHeaders) -> Result<Reply, NetError> {
-        let req = self.build_request(Method::POST, self.url.clone(), &self.post_headers, session);
-        self.send(req.body(body)).await
+        self.send_authorized(|auth| {
+            self.build_request(
+                Method::POST,
+                self.url.clone(),
+                &self.post_headers,
+                session,
+                auth.as_ref(),
+            )
+            .body(body.clone())
+        })
+        .await
+    }
+
+    /// The OAuth token holder, when OAuth is possible for this server.
+    pub fn authorizer(&self) -> Option<&crate::oauth::Authorizer> {
+        self.auth.as_deref()
+    }
+
+    /// Sends what `make` builds; with OAuth, with the current token, and again after a
+    /// refresh or sign-in when the server refuses it (at most [`MAX_AUTH_ATTEMPTS`] times).
+    /// Without OAuth this is exactly one `send`.
+    async fn send_authorized(
+        &self,
+        make: impl Fn(Option<HeaderValue>) -> reqwest::RequestBuilder,
+    ) -> Result<Reply, NetError> {
+        let Some(auth) = &self.auth else {
+            return self.send(make(None)).await;
+        };
+        let mut attempts = 0;
+        loop {
+            auth.before_request().await;
+            let (token, generation) = auth.current();
+            let reply = self.send(make(token)).await?;
+            let (status, challenge) = match &reply {
+                Reply::Status(meta, _)
+                    if matches!(meta.status.as_u16(), 401 | 403)
+                        && attempts < MAX_AUTH_ATTEMPTS =>
+                {
+                    (meta.status, meta.www_authenticate.clone())
+                }
+                _ => return Ok(reply),
+            };
+            attempts += 1;
+            match auth
+                .on_denied(status, challenge.as_deref(), generation)
+                .await
+            {
+                crate::oauth::Verdict::Retry => continue,
+                crate::oauth::Verdict::Relay => return Ok(reply),
+                crate::oauth::Verdict::Fail(why) => return Err(NetError::Auth(why)),
+            }
+        }
     }
 
     /// GETs the event stream: the listening stream, or a resumption with `Last-Event-ID`.
@@ -350,21 +416,25 @@ impl Upstream {
         session: &SessionHeaders,
         last_event_id: Option<&str>,
     ) -> Result<Reply, NetError> {
-        let mut req = self
-            .request(Method::GET, session)
-            .header(ACCEPT, "text/event-stream");
-        if let Some(id) = last_event_id
-            && let Ok(v) = HeaderValue::from_str(id)
-        {
-            req = req.header(HeaderName::from_static(HEADER_LAST_EVENT_ID), v);
-        }
-        self.send(req).await
+        self.send_authorized(|auth| {
+            let mut req = self
+                .request(Method::GET, session, auth.as_ref())
+                .header(ACCEPT, "text/event-stream");
+            if let Some(id) = last_event_id
+                && let Ok(v) = HeaderValue::from_str(id)
+            {
+                req = req.header(HeaderName::from_static(HEADER_LAST_EVENT_ID), v);
+            }
+            req
+        })
+        .await
     }
 
     /// DELETEs the session (H19). Returns the status, or why it could not be sent.
     pub async fn delete(&self, session: &SessionHeaders) -> Result<StatusCode, NetError> {
+        let token = self.auth.as_ref().and_then(|a| a.current().0);
         let resp = self
-            .request(Method::DELETE, session)
+            .request(Method::DELETE, session, token.as_ref())
             .send()
             .await
             .map_err(|e| NetError::Connect(plain_cause(&e)))?;
@@ -378,17 +448,27 @@ impl Upstream {
 
     /// POSTs to another URL of the same origin (the legacy transport's message endpoint).
     pub async fn post_to(&self, url: &Url, body: Bytes) -> Result<Reply, NetError> {
-        let req = self.build_request(
-            Method::POST,
-            url.clone(),
-            &self.post_headers,
-            &SessionHeaders::default(),
-        );
-        self.send(req.body(body)).await
+        let session = SessionHeaders::default();
+        self.send_authorized(|auth| {
+            self.build_request(
+                Method::POST,
+                url.clone(),
+                &self.post_headers,
+                &session,
+                auth.as_ref(),
+            )
+            .body(body.clone())
+        })
+        .await
     }
 
-    fn request(&self, method: Method, session: &SessionHeaders) -> reqwest::RequestBuilder {
-        self.build_request(method, self.url.clone(), &self.headers, session)
+    fn request(
+        &self,
+        method: Method,
+        session: &SessionHeaders,
+        auth: Option<&HeaderValue>,
+    ) -> reqwest::RequestBuilder {
+        self.build_request(method, self.url.clone(), &self.headers, session, auth)
     }
 
     /// A request with `base` plus the session's headers, set as the request's header map in
@@ -399,8 +479,12 @@ impl Upstream {
         url: Url,
         base: &HeaderMap,
         session: &SessionHeaders,
+        auth: Option<&HeaderValue>,
     ) -> reqwest::RequestBuilder {
         let mut headers = base.clone();
+        if let Some(token) = auth {
+            headers.insert(reqwest::header::AUTHORIZATION, token.clone());
+        }
         if let Some(id) = &session.session_id {
             headers.insert(HeaderName::from_static(HEADER_SESSION_ID), id.clone());
         }

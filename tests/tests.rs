@@ -25,6 +25,7 @@ mod legacy;
 mod load;
 mod logs;
 mod network;
+mod oauth;
 mod props;
 mod relay;
 mod secrets;

@@ -17,6 +17,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const url = process.argv[2];
@@ -57,10 +59,43 @@ client.setRequestHandler(CreateMessageRequestSchema, async () => ({
   stopReason: 'endTurn',
 }));
 
+const context = process.env.MCP_CONFORMANCE_CONTEXT ? JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT) : {};
+
+// The auth/* scenarios: the bridge signs in as it would for a user. Its "browser" is
+// browser.mjs ($BROWSER), which fetches the authorization URL and follows the suite's
+// redirect to the bridge's loopback callback; its token store is a fresh folder
+// (XDG_CONFIG_HOME), so no scenario reuses another's sign-in. What a user would configure
+// for such a server comes from the scenario: the client metadata document URL the suite's
+// authorization server expects (used only where the server supports them), the
+// pre-registered client's id and secret (the secret through an environment variable, as
+// --oauth-client-secret-env wants it), and --auth oauth for the 2025-03-26 server that
+// publishes no metadata at all (in the default `auto` mode the bridge signs in only where
+// the server points to OAuth metadata, and relays any other 401).
+const extraArgs = [];
+const extraEnv = {};
+if (scenario.startsWith('auth/')) {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  extraEnv.XDG_CONFIG_HOME = mkdtempSync(path.join(tmpdir(), 'wazion-mcp-conformance-'));
+  extraEnv.BROWSER = `'${process.execPath}' '${path.join(here, 'browser.mjs')}'`;
+  extraArgs.push('--oauth-client-metadata-url', 'https://conformance-test.local/client-metadata.json');
+  if (context.client_id) {
+    extraArgs.push('--oauth-client-id', context.client_id);
+    if (context.client_secret) {
+      extraEnv.CONFORMANCE_CLIENT_SECRET = context.client_secret;
+      extraArgs.push('--oauth-client-secret-env', 'CONFORMANCE_CLIENT_SECRET');
+    }
+  }
+  if (scenario === 'auth/2025-03-26-oauth-endpoint-fallback') extraArgs.push('--auth', 'oauth');
+}
+
 const transport = new StdioClientTransport({
   command: bridge,
-  args: [url, '--log-level', process.env.WAZION_MCP_LOG_LEVEL ?? 'debug'],
-  env: { ...getDefaultEnvironment(), ...(process.env.WAZION_TOKEN ? { WAZION_TOKEN: process.env.WAZION_TOKEN } : {}) },
+  args: [url, '--log-level', process.env.WAZION_MCP_LOG_LEVEL ?? 'debug', ...extraArgs],
+  env: {
+    ...getDefaultEnvironment(),
+    ...(process.env.WAZION_TOKEN ? { WAZION_TOKEN: process.env.WAZION_TOKEN } : {}),
+    ...extraEnv,
+  },
   stderr: 'inherit',
 });
 
@@ -84,7 +119,6 @@ try {
   // The scenario's own tool calls first (MCP_CONFORMANCE_CONTEXT's toolCalls, which the
   // 2026-07-28 scenarios give: their checks need particular argument values), then every
   // other listed tool once.
-  const context = process.env.MCP_CONFORMANCE_CONTEXT ? JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT) : {};
   const listed = new Set(tools.map((t) => t.name));
   const calls = (context.toolCalls ?? []).filter((c) => listed.has(c.name));
   for (const tool of tools) {

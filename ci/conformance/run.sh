@@ -6,7 +6,8 @@
 #   3. the official conformance suite runs its client scenarios through wazion-mcp, driven by
 #      ci/conformance/driver.mjs (an MCP SDK client on the bridge's stdio):
 #      initialize, tools_call, elicitation-sep1034-client-defaults and sse-retry must pass;
-#      auth/* are expected failures (OAuth, which wazion-mcp deliberately does not do; see
+#      the auth/* ones sign in through OAuth with browser.mjs as the browser, except the
+#      client-credentials and cross-app-access ones, which are expected failures (see
 #      expected-failures.yml). The last line is "N passed, M failed" for the scenarios.
 #
 # Needs: the Rust toolchain, and npm with Node 18+ (only to bootstrap). It installs Node
@@ -177,8 +178,8 @@ if [ "${#OTHERS[@]}" -gt 0 ]; then
 fi
 
 echo
-echo "Expected failures (${#xfailed[@]}): OAuth 2.1 flows, which wazion-mcp deliberately does not"
-echo "implement (it sends the static token from WAZION_TOKEN and relays 401/403 unchanged):"
+echo "Expected failures (${#xfailed[@]}): OAuth grants that are not an interactive sign-in"
+echo "(client credentials, cross-app access; see ci/conformance/README.md):"
 for s in "${xfailed[@]}"; do echo "  XFAIL $s"; done
 echo
 echo "Other clients: $client_pass passed, $client_fail failed (Inspector CLI, headless agent example)."

@@ -88,6 +88,15 @@ pub(super) fn flags_step(settings: &Settings) -> Step {
         format!("token from {} (set)", settings.token_env)
     } else if settings.headers.contains_key("authorization") {
         "Authorization from --header".to_string()
+    } else if settings.auth == crate::cli::AuthMode::Oauth {
+        "OAuth sign-in (--auth oauth)".to_string()
+    } else if settings.auth == crate::cli::AuthMode::None {
+        "no credentials (--auth none)".to_string()
+    } else if oauth_signed_in(settings) {
+        format!(
+            "{} is not set; an OAuth sign-in is stored",
+            settings.token_env
+        )
     } else {
         format!("{} is NOT set", settings.token_env)
     };
@@ -99,7 +108,12 @@ pub(super) fn flags_step(settings: &Settings) -> Step {
     let ok = !placeholder
         && (settings.token_present
             || settings.headers.contains_key("authorization")
-            || !extra.is_empty());
+            || !extra.is_empty()
+            || matches!(
+                settings.auth,
+                crate::cli::AuthMode::Oauth | crate::cli::AuthMode::None
+            )
+            || oauth_signed_in(settings));
     Step {
         step: "flags",
         ok,
@@ -121,6 +135,16 @@ pub(super) fn flags_step(settings: &Settings) -> Step {
         }),
         ms: None,
     }
+}
+
+/// Whether an OAuth sign-in with an access token is stored for this server.
+fn oauth_signed_in(settings: &Settings) -> bool {
+    settings
+        .oauth
+        .as_ref()
+        .and_then(|o| o.dir.as_ref())
+        .and_then(|d| crate::oauth::store::load(&crate::oauth::store::file_for(d, &settings.url)))
+        .is_some_and(|s| s.access_token.is_some())
 }
 
 /// How to set the token variable in each client.

@@ -45,7 +45,13 @@ use streamable::streamable_steps;
 pub async fn main(args: BridgeArgs, json: bool) -> i32 {
     let mut r = Reporter::new(&args.url, json);
     let settings = match crate::config::from_cli(&args, |name| std::env::var(name).ok()) {
-        Ok((settings, _)) => settings,
+        Ok((mut settings, _)) => {
+            // `check` uses and refreshes a stored sign-in, but never opens a browser.
+            if let Some(oauth) = settings.oauth.as_mut() {
+                oauth.interactive = false;
+            }
+            settings
+        }
         Err(e) => {
             let fix = flags_fix(&e.0);
             r.done(fail("flags", e.0, fix, None));
@@ -69,7 +75,17 @@ pub async fn main(args: BridgeArgs, json: bool) -> i32 {
 
 /// The steps, in order; stops after the first failure (later steps would only repeat it).
 pub async fn diagnose(settings: &Settings, upstream: &Upstream, r: &mut Reporter) {
-    if !r.done(flags_step(settings)) {
+    let flags_ok = r.done(flags_step(settings));
+    if let Some(detail) = crate::oauth::command::check_line(settings) {
+        r.done(Step {
+            step: "auth",
+            ok: true,
+            detail,
+            fix: None,
+            ms: None,
+        });
+    }
+    if !flags_ok {
         return;
     }
     let proxied = proxy_for(settings);

@@ -27,10 +27,28 @@ impl Entry {
         entry_args(&self.bridge)
     }
 
-    /// The variables the entry's `env` must hold: the token's, then each one a `--header`
-    /// names with `${VAR}`.
+    /// The variables the entry's `env` must hold: the token's (unless `--auth oauth` or
+    /// `none`, which never read it), then each one a `--header` names with `${VAR}`.
     pub fn secret_vars(&self) -> Vec<String> {
-        let mut vars = vec![self.bridge.token_env.clone()];
+        let reads_token = matches!(
+            self.bridge.auth,
+            crate::cli::AuthMode::Auto | crate::cli::AuthMode::Token
+        );
+        let mut vars: Vec<String> = reads_token
+            .then(|| self.bridge.token_env.clone())
+            .into_iter()
+            .collect();
+        for v in self.header_vars() {
+            if !vars.contains(&v) {
+                vars.push(v);
+            }
+        }
+        vars
+    }
+
+    /// The variables the `--header` values name with `${VAR}`.
+    pub fn header_vars(&self) -> Vec<String> {
+        let mut vars: Vec<String> = Vec::new();
         for h in &self.bridge.headers {
             for v in crate::config::header_vars(h) {
                 if !vars.contains(&v) {
@@ -154,6 +172,26 @@ pub fn entry_args(a: &BridgeArgs) -> Vec<String> {
             _ => "streamable-http",
         };
         flag("--transport", t.to_string());
+    }
+    if a.auth != crate::cli::AuthMode::Auto {
+        let m = match a.auth {
+            crate::cli::AuthMode::Token => "token",
+            crate::cli::AuthMode::Oauth => "oauth",
+            _ => "none",
+        };
+        flag("--auth", m.to_string());
+    }
+    if let Some(id) = &a.oauth_client_id {
+        flag("--oauth-client-id", id.clone());
+    }
+    if let Some(name) = &a.oauth_client_secret_env {
+        flag("--oauth-client-secret-env", name.clone());
+    }
+    if let Some(u) = &a.oauth_client_metadata_url {
+        flag("--oauth-client-metadata-url", u.clone());
+    }
+    if a.oauth_timeout != 300 {
+        flag("--oauth-timeout", a.oauth_timeout.to_string());
     }
     for g in &a.allow_tools {
         flag("--allow-tool", g.clone());

@@ -161,6 +161,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_oauth_entry_has_no_token_placeholder() {
+        let oauth = Entry {
+            bridge: bridge(&["https://mcp.example.com/mcp", "--auth", "oauth"]),
+            ..entry()
+        };
+        assert!(oauth.secret_vars().is_empty(), "{:?}", oauth.secret_vars());
+        assert!(oauth.args().windows(2).any(|w| w == ["--auth", "oauth"]));
+        assert_eq!(entry().secret_vars(), ["WAZION_TOKEN", "VPS_KEY"]);
+        // No token variable first: the notes about `${VAR}` in args still hold (no panic).
+        for client in [
+            ClientKind::Cursor,
+            ClientKind::Gemini,
+            ClientKind::ClaudeCode,
+        ] {
+            assert_eq!(expansion_note(client, &oauth), None);
+        }
+        let with_header = Entry {
+            bridge: bridge(&["--auth", "oauth", "--header", "X-K: ${K}"]),
+            ..entry()
+        };
+        assert_eq!(with_header.secret_vars(), ["K"]);
+        assert!(
+            expansion_note(ClientKind::Gemini, &with_header).is_some_and(|n| n.contains("${K}"))
+        );
+    }
+
     fn dirs(root: &Path) -> Dirs {
         Dirs {
             home: Some(root.join("home")),

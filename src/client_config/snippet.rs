@@ -70,7 +70,8 @@ fn claude_code_commands(entry: &Entry) -> String {
 /// environment (seen with Claude Code 2.1 and Gemini CLI 0.61): set there, the value would
 /// land on the bridge's command line.
 pub(super) fn expansion_note(client: ClientKind, entry: &Entry) -> Option<String> {
-    let vars = entry.secret_vars().split_off(1);
+    let mut vars = entry.header_vars();
+    vars.retain(|v| *v != entry.bridge.token_env);
     if vars.is_empty() || !matches!(client, ClientKind::ClaudeCode | ClientKind::Gemini) {
         return None;
     }

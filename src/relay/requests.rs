@@ -63,7 +63,15 @@ impl Relay {
             "request failed: {}",
             failure.summary()
         );
-        let message = errors::answer(entry.id(), failure, &self.hints());
+        let mut message = errors::answer(entry.id(), failure, &self.hints());
+        // The OAuth access token changes at every refresh, so it is not among the configured
+        // secrets: cut it out here, in case the server's error page echoed the request.
+        if let Some(token) = self.upstream.authorizer().and_then(|a| a.token_text())
+            && let std::borrow::Cow::Owned(v) =
+                errors::redact(&message, std::slice::from_ref(&token))
+        {
+            message = Bytes::from(v);
+        }
         self.out.send(message).await;
     }
 

@@ -71,6 +71,8 @@ impl BridgeCmd {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
         cmd.arg(url)
             .env("XDG_CACHE_HOME", known_2025_server(url))
+            // The OAuth token store lives under the config dir: never the developer's own.
+            .env("XDG_CONFIG_HOME", fresh_cache_dir().join("config"))
             .env_remove("WAZION_TOKEN")
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())

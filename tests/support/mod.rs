@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod driver;
+pub mod oauth_peer;
 pub mod pki;
 pub mod rmcp_peer;
 pub mod scripted;

@@ -1,0 +1,482 @@
+//! A real OAuth 2.1 authorization server and an MCP resource server that trusts it, both
+//! in-process (axum), for `tests/oauth.rs`.
+//!
+//! The authorization server publishes RFC 8414 metadata, registers clients (RFC 7591),
+//! auto-approves `/authorize` (302 to the redirect URI with `code`, `state` and `iss`),
+//! checks PKCE S256, the redirect URI and the `resource` parameter at `/token`, and issues
+//! and rotates refresh tokens. The resource server publishes RFC 9728 metadata (or not, like
+//! WAzion), answers 401 with a Bearer challenge and a JSON-RPC body, and 403
+//! `insufficient_scope` for tools that need more scope. Everything either side saw is
+//! recorded in [`Seen`] for the tests to assert on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Request, Response, StatusCode};
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// How the pair behaves.
+#[derive(Clone)]
+pub struct PeerConfig {
+    /// The resource server publishes protected-resource metadata and names it in its 401.
+    pub metadata: bool,
+    /// `expires_in` of every access token.
+    pub expires_in: u64,
+    /// `/authorize` redirects with a `state` other than the one it was given.
+    pub forge_state: bool,
+    /// Scopes the authorization server lists (`offline_access` makes clients ask for it).
+    pub as_scopes: Vec<&'static str>,
+    /// A static token the resource server also accepts (the static-token path).
+    pub static_token: Option<&'static str>,
+    /// `code_challenge_methods_supported` of the authorization server's metadata.
+    pub pkce_methods: Vec<&'static str>,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            metadata: true,
+            expires_in: 3600,
+            forge_state: false,
+            as_scopes: vec!["mcp:read", "mcp:write", "offline_access"],
+            static_token: None,
+            pkce_methods: vec!["S256"],
+        }
+    }
+}
+
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    scope: String,
+    resource: String,
+}
+
+/// What both servers saw.
+#[derive(Default)]
+pub struct Seen {
+    pub registrations: Vec<Value>,
+    /// The query parameters of every `/authorize`.
+    pub authorizations: Vec<HashMap<String, String>>,
+    /// The form parameters of every `/token` request, and its Authorization header.
+    pub token_requests: Vec<(HashMap<String, String>, Option<String>)>,
+    /// Every request to the resource server: method, path, Authorization header.
+    pub resource_requests: Vec<(String, String, Option<String>)>,
+    /// Requests to the authorization server, any path.
+    pub as_requests: u32,
+    /// The JSON-RPC method of every POST to the resource server, with whether it carried a
+    /// valid token.
+    pub rpc: Vec<(String, bool)>,
+    clients: HashMap<String, Vec<String>>,
+    codes: HashMap<String, Code>,
+    /// access token → (scope, still valid)
+    access: HashMap<String, (String, bool)>,
+    refresh: HashMap<String, String>,
+    next: u32,
+}
+
+impl Seen {
+    /// Makes every issued access token invalid (as if it expired at the server).
+    pub fn revoke_access_tokens(&mut self) {
+        for v in self.access.values_mut() {
+            v.1 = false;
+        }
+    }
+    pub fn grants(&self, grant_type: &str) -> usize {
+        self.token_requests
+            .iter()
+            .filter(|(f, _)| f.get("grant_type").map(String::as_str) == Some(grant_type))
+            .count()
+    }
+    /// Resource-server requests that carried no valid token.
+    pub fn refused(&self) -> usize {
+        self.resource_requests
+            .iter()
+            .filter(|(m, p, a)| {
+                m == "POST"
+                    && p == "/mcp"
+                    && !a
+                        .as_deref()
+                        .and_then(|a| a.strip_prefix("Bearer "))
+                        .is_some_and(|t| self.access.get(t).is_some_and(|g| g.1))
+            })
+            .count()
+    }
+}
+
+pub struct OAuthPeer {
+    pub issuer: String,
+    pub mcp_url: String,
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+impl OAuthPeer {
+    pub async fn start(config: PeerConfig) -> OAuthPeer {
+        let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let rs_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let issuer = format!("http://{}", as_listener.local_addr().expect("addr"));
+        let rs_base = format!("http://{}", rs_listener.local_addr().expect("addr"));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let ctx = Arc::new(Ctx {
+            config,
+            issuer: issuer.clone(),
+            rs_base: rs_base.clone(),
+            seen: seen.clone(),
+        });
+        let as_ctx = ctx.clone();
+        let as_app = Router::new().fallback(move |req: Request<Body>| {
+            let c = as_ctx.clone();
+            async move { c.authorization_server(req).await }
+        });
+        let rs_ctx = ctx;
+        let rs_app = Router::new().fallback(move |req: Request<Body>| {
+            let c = rs_ctx.clone();
+            async move { c.resource_server(req).await }
+        });
+        tokio::spawn(async move { axum::serve(as_listener, as_app).await.expect("AS") });
+        tokio::spawn(async move { axum::serve(rs_listener, rs_app).await.expect("RS") });
+        OAuthPeer {
+            issuer,
+            mcp_url: format!("{rs_base}/mcp"),
+            seen,
+        }
+    }
+
+    pub fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Ctx {
+    config: PeerConfig,
+    issuer: String,
+    rs_base: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+fn respond(
+    status: StatusCode,
+    headers: &[(&str, String)],
+    body: impl Into<Body>,
+) -> Response<Body> {
+    let mut b = Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(*k, v.as_str());
+    }
+    b.body(body.into()).expect("response")
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
+    respond(
+        status,
+        &[("content-type", "application/json".into())],
+        v.to_string(),
+    )
+}
+
+fn form(bytes: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+impl Ctx {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn metadata(&self) -> Value {
+        json!({
+            "issuer": self.issuer,
+            "authorization_endpoint": format!("{}/authorize", self.issuer),
+            "token_endpoint": format!("{}/token", self.issuer),
+            "registration_endpoint": format!("{}/register", self.issuer),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": self.config.pkce_methods,
+            "token_endpoint_auth_methods_supported": ["none"],
+            "scopes_supported": self.config.as_scopes,
+            "authorization_response_iss_parameter_supported": true,
+        })
+    }
+
+    async fn authorization_server(&self, req: Request<Body>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let path = parts.uri.path().to_string();
+        let query = form(parts.uri.query().unwrap_or("").as_bytes());
+        self.seen().as_requests += 1;
+        match (parts.method.as_str(), path.as_str()) {
+            ("GET", "/.well-known/oauth-authorization-server") => {
+                json_response(StatusCode::OK, &self.metadata())
+            }
+            ("POST", "/register") => {
+                let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let mut seen = self.seen();
+                seen.next += 1;
+                let id = format!("client-{}", seen.next);
+                let uris: Vec<String> = v["redirect_uris"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|u| u.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                seen.clients.insert(id.clone(), uris.clone());
+                seen.registrations.push(v);
+                json_response(
+                    StatusCode::CREATED,
+                    &json!({"client_id": id, "redirect_uris": uris,
+                            "token_endpoint_auth_method": "none"}),
+                )
+            }
+            ("GET", "/authorize") => self.authorize(query),
+            ("POST", "/token") => {
+                let auth = parts
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                self.token(form(&body), auth)
+            }
+            _ => respond(StatusCode::NOT_FOUND, &[], "not found"),
+        }
+    }
+
+    fn authorize(&self, q: HashMap<String, String>) -> Response<Body> {
+        let mut seen = self.seen();
+        seen.authorizations.push(q.clone());
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+        let client = get("client_id");
+        let redirect = get("redirect_uri");
+        let known = seen
+            .clients
+            .get(&client)
+            .is_some_and(|u| u.contains(&redirect));
+        if !known || get("code_challenge_method") != "S256" || get("response_type") != "code" {
+            return respond(StatusCode::BAD_REQUEST, &[], "bad authorization request");
+        }
+        seen.next += 1;
+        let code = format!("code-{}", seen.next);
+        // Only scopes this server knows are granted (a request for more gets less).
+        let requested = get("scope");
+        let granted: Vec<&str> = requested
+            .split_whitespace()
+            .filter(|s| self.config.as_scopes.contains(s))
+            .collect();
+        seen.codes.insert(
+            code.clone(),
+            Code {
+                client_id: client,
+                redirect_uri: redirect.clone(),
+                challenge: get("code_challenge"),
+                scope: granted.join(" "),
+                resource: get("resource"),
+            },
+        );
+        let state = if self.config.forge_state {
+            "forged-state".to_string()
+        } else {
+            get("state")
+        };
+        let mut to = url::Url::parse(&redirect).expect("redirect uri");
+        to.query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair("state", &state)
+            .append_pair("iss", &self.issuer);
+        respond(StatusCode::FOUND, &[("location", to.to_string())], "")
+    }
+
+    fn token(&self, f: HashMap<String, String>, auth: Option<String>) -> Response<Body> {
+        let mut seen = self.seen();
+        seen.token_requests.push((f.clone(), auth));
+        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        let invalid = |what: &str| {
+            json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "invalid_grant", "error_description": what}),
+            )
+        };
+        let scope = match get("grant_type").as_str() {
+            "authorization_code" => {
+                let Some(code) = seen.codes.remove(&get("code")) else {
+                    return invalid("unknown code");
+                };
+                let digest = Sha256::digest(get("code_verifier").as_bytes());
+                let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+                if expected != code.challenge
+                    || code.redirect_uri != get("redirect_uri")
+                    || code.client_id != get("client_id")
+                    || code.resource != get("resource")
+                    || code.resource != self.rs_url()
+                {
+                    return invalid("code, verifier, client, redirect or resource mismatch");
+                }
+                code.scope
+            }
+            "refresh_token" => {
+                let Some(scope) = seen.refresh.remove(&get("refresh_token")) else {
+                    return invalid("unknown refresh token");
+                };
+                if get("resource") != self.rs_url() {
+                    return invalid("resource mismatch");
+                }
+                scope
+            }
+            _ => return invalid("unsupported grant"),
+        };
+        seen.next += 1;
+        let access = format!("at-{}-secret", seen.next);
+        let refresh = format!("rt-{}-secret", seen.next);
+        seen.access.insert(access.clone(), (scope.clone(), true));
+        let mut answer = json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.config.expires_in,
+            "scope": scope,
+        });
+        if scope.split_whitespace().any(|s| s == "offline_access") {
+            seen.refresh.insert(refresh.clone(), scope);
+            answer["refresh_token"] = json!(refresh);
+        }
+        json_response(StatusCode::OK, &answer)
+    }
+
+    fn rs_url(&self) -> String {
+        format!("{}/mcp", self.rs_base)
+    }
+
+    async fn resource_server(&self, req: Request<Body>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let path = parts.uri.path().to_string();
+        let auth = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        self.seen()
+            .resource_requests
+            .push((parts.method.to_string(), path.clone(), auth.clone()));
+        if path.starts_with("/.well-known/oauth-protected-resource") {
+            if !self.config.metadata {
+                return respond(StatusCode::NOT_FOUND, &[], "not found");
+            }
+            return json_response(
+                StatusCode::OK,
+                &json!({
+                    "resource": self.rs_url(),
+                    "authorization_servers": [self.issuer],
+                    "scopes_supported": ["mcp:read"],
+                    "bearer_methods_supported": ["header"],
+                }),
+            );
+        }
+        if path != "/mcp" {
+            return respond(StatusCode::NOT_FOUND, &[], "not found");
+        }
+        if parts.method != "POST" {
+            return respond(StatusCode::METHOD_NOT_ALLOWED, &[], "");
+        }
+        self.mcp(&body, auth.as_deref())
+    }
+
+    fn challenge(&self, extra: &str) -> String {
+        if self.config.metadata {
+            format!(
+                r#"Bearer {extra}resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#,
+                self.rs_base
+            )
+        } else {
+            format!(r#"Bearer {extra}realm="mcp""#)
+        }
+    }
+
+    fn mcp(&self, body: &Bytes, auth: Option<&str>) -> Response<Body> {
+        let msg: Value = serde_json::from_slice(body).unwrap_or_default();
+        let id = msg.get("id").cloned();
+        let token = auth.and_then(|a| a.strip_prefix("Bearer "));
+        let scope = {
+            let mut seen = self.seen();
+            let scope = match token {
+                Some(t) if Some(t) == self.config.static_token => Some("mcp:read".to_string()),
+                Some(t) => seen.access.get(t).filter(|g| g.1).map(|g| g.0.clone()),
+                None => None,
+            };
+            let method = msg["method"].as_str().unwrap_or_default().to_string();
+            seen.rpc.push((method, scope.is_some()));
+            scope
+        };
+        let Some(scope) = scope else {
+            let body = json!({"jsonrpc": "2.0", "id": id.clone().unwrap_or(Value::Null),
+                "error": {"code": -32001, "message": "Unauthorized: sign in first"}});
+            return respond(
+                StatusCode::UNAUTHORIZED,
+                &[
+                    ("www-authenticate", self.challenge("")),
+                    ("content-type", "application/json".into()),
+                ],
+                body.to_string(),
+            );
+        };
+        let Some(id) = id else {
+            return respond(StatusCode::ACCEPTED, &[], "");
+        };
+        let method = msg["method"].as_str().unwrap_or_default();
+        let result = match method {
+            "initialize" => json!({
+                "protocolVersion": msg["params"]["protocolVersion"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "oauth-peer", "version": "0"},
+            }),
+            "tools/call" => {
+                if msg["params"]["name"] == "echo-headers" {
+                    // A server error page that echoes the request, token included.
+                    return respond(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &[("content-type", "text/html".into())],
+                        format!(
+                            "<h1>500</h1><pre>Authorization: {}</pre>",
+                            auth.unwrap_or("")
+                        ),
+                    );
+                }
+                let needs = match msg["params"]["name"].as_str() {
+                    Some("admin") => Some("mcp:write"),
+                    Some("impossible") => Some("mcp:never"),
+                    _ => None,
+                };
+                if let Some(needed) = needs
+                    && !scope.split_whitespace().any(|s| s == needed)
+                {
+                    let extra =
+                        format!(r#"error="insufficient_scope", scope="mcp:read {needed}", "#);
+                    return respond(
+                        StatusCode::FORBIDDEN,
+                        &[("www-authenticate", self.challenge(&extra))],
+                        "insufficient scope",
+                    );
+                }
+                json!({"content": [{"type": "text", "text": format!("ok with {scope}")}]})
+            }
+            "tools/list" => json!({"tools": []}),
+            _ => json!({}),
+        };
+        json_response(
+            StatusCode::OK,
+            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        )
+    }
+}
