@@ -109,16 +109,7 @@ fn profile(session: &Session<'_>, out: &Path) {
         proc.send(&big_request(1));
         check(proc.recv(), "\"result\"");
     }
-    // Closing stdin ends the bridge; callgrind writes its output as the process exits.
-    let BridgeProc {
-        mut child, stdin, ..
-    } = proc;
-    drop(stdin);
-    let status = child.wait().expect("wait for the bridge under callgrind");
-    assert!(
-        status.success(),
-        "the bridge under callgrind exited with {status}"
-    );
+    end_under_callgrind(proc);
 }
 
 /// Instruction addresses callgrind saw executed in `object` (absolute positions, as
@@ -238,15 +229,7 @@ fn total_instructions(url: &str, calls: usize, in_flight: usize) -> u64 {
     } else {
         proc.flight(&reqs, calls, in_flight);
     }
-    let BridgeProc {
-        mut child, stdin, ..
-    } = proc;
-    drop(stdin);
-    let status = child.wait().expect("wait for the bridge under callgrind");
-    assert!(
-        status.success(),
-        "the bridge under callgrind exited with {status}"
-    );
+    end_under_callgrind(proc);
     let text = std::fs::read_to_string(&out).expect("read the callgrind output");
     text.lines()
         .find_map(|l| {
@@ -277,4 +260,17 @@ fn under_callgrind(url: &str, bridge_args: &[&str], out: &Path, extra: &[&str]) 
         };
     }
     cmd
+}
+
+/// Closes the bridge's stdin, which ends it; callgrind writes its output as the process exits.
+fn end_under_callgrind(proc: BridgeProc) {
+    let BridgeProc {
+        mut child, stdin, ..
+    } = proc;
+    drop(stdin);
+    let status = child.wait().expect("wait for the bridge under callgrind");
+    assert!(
+        status.success(),
+        "the bridge under callgrind exited with {status}"
+    );
 }

@@ -3,8 +3,9 @@
 //! Invariant: what is printed about a stored sign-in is where it is and what it is for
 //! (server, issuer, client kind, scope, expiry, whether a refresh token exists), never a
 //! token, a client secret or any part of one. Reports go to stdout (these commands never run
-//! beside the bridge); the browser URL of `login` goes to stderr like the bridge's.
-#![allow(clippy::print_stdout)]
+//! beside the bridge); the browser URL of `login` goes to stderr like the bridge's. Only the
+//! three report functions may print (`#[allow(clippy::print_stdout)]` on each); `check_line`,
+//! which `check` calls, returns its text.
 
 use reqwest::Url;
 
@@ -39,6 +40,7 @@ fn parse_url(raw: &str) -> Option<Url> {
     }
 }
 
+#[allow(clippy::print_stdout)] // the `auth` subcommand's report, never beside the bridge
 fn status(url: Option<&str>) -> i32 {
     let Some(dir) = dir_or_complain() else {
         return 1;
@@ -75,6 +77,7 @@ fn status(url: Option<&str>) -> i32 {
     }
 }
 
+#[allow(clippy::print_stdout)] // the `auth` subcommand's report, never beside the bridge
 fn logout(raw: &str) -> i32 {
     let Some(dir) = dir_or_complain() else {
         return 1;
@@ -104,6 +107,7 @@ fn logout(raw: &str) -> i32 {
     }
 }
 
+#[allow(clippy::print_stdout)] // the `auth` subcommand's report, never beside the bridge
 async fn login(mut bridge: BridgeArgs) -> i32 {
     if let Err(e) = crate::logging::init(&bridge) {
         eprintln!("wazion-mcp: {e}");

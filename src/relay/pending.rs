@@ -170,15 +170,24 @@ pub struct Entry {
 impl Entry {
     /// A client request.
     pub fn client(spelling: Box<str>, method: &str, permit: Option<OwnedSemaphorePermit>) -> Entry {
+        Entry::new(Some(spelling), method, None, permit)
+    }
+
+    fn new(
+        spelling: Option<Box<str>>,
+        method: &str,
+        claim: Option<oneshot::Sender<Bytes>>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Entry {
         Entry {
-            spelling: Some(spelling),
+            spelling,
             method: method.into(),
             started: Instant::now(),
             status: None,
             task: None,
             modern: false,
             progress: None,
-            claim: None,
+            claim,
             _permit: permit,
         }
     }
@@ -318,17 +327,7 @@ impl Pending {
     /// written. `None` if the id is taken.
     pub fn private(&self, key: IdKey, method: &str) -> Option<oneshot::Receiver<Bytes>> {
         let (tx, rx) = oneshot::channel();
-        let entry = Entry {
-            spelling: None,
-            method: method.into(),
-            started: Instant::now(),
-            status: None,
-            task: None,
-            modern: false,
-            progress: None,
-            claim: Some(tx),
-            _permit: None,
-        };
+        let entry = Entry::new(None, method, Some(tx), None);
         self.insert(key, entry).then_some(rx)
     }
 
