@@ -26,24 +26,28 @@
 //! (TOML) merged the entry into it under the rules of `merge`.
 
 mod codex;
+pub mod command;
 mod entry;
 mod json;
 mod jsonc;
 mod merge;
 mod paths;
+pub mod shell;
 mod snippet;
 mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{BridgeArgs, ClientKind};
 use crate::report::{Out, warn};
 
+use command::{Command, Launch, choose};
 pub use entry::{Entry, checked_args, entry_args};
 use entry::{absolute, check_name};
 pub use json::json_entry;
-pub use paths::{Dirs, Os, default_path};
-pub use snippet::snippet;
+pub use paths::{Dirs, Os, Probe, RealFs, Target, config_targets, default_path};
+pub use shell::Shell;
+pub use snippet::{Again, snippet};
 use snippet::{expansion_note, next_steps};
 pub use writer::{Outcome, write};
 
@@ -68,15 +72,13 @@ pub fn token_prompt(name: &str, token_env: &str) -> String {
 /// Runs the subcommand; returns the exit code: 0 done, 1 the file could not be written
 /// (nothing changed), 2 flags the bridge would refuse. The entry goes to stdout (this is not
 /// the bridge, so stdout is free), notes and errors to stderr.
+///
+/// The one place that asks the machine: the OS (`Os::current`), the environment, the disk;
+/// everything it decides with them is a pure function of those, tested for every OS.
 pub fn run(req: Request) -> i32 {
     let mut out = Out::new();
-    let command = match std::env::current_exe().and_then(|p| p.canonicalize()) {
-        Ok(p) => p.display().to_string(),
-        Err(e) => {
-            warn(&format!("wazion-mcp: cannot find this binary's path ({e})"));
-            return 1;
-        }
-    };
+    let os = Os::current();
+    let shell = Shell::for_os(os);
     let (bridge, notes) = match checked_args(&req.args) {
         Ok(x) => x,
         Err(e) => {
@@ -88,6 +90,14 @@ pub fn run(req: Request) -> i32 {
         warn(&format!("wazion-mcp: {e}"));
         return 2;
     }
+    let dirs = Dirs::from_env(os, |k| std::env::var_os(k), dirs::home_dir());
+    let command = match stable_command(os, &dirs) {
+        Ok(c) => c,
+        Err(e) => {
+            warn(&format!("wazion-mcp: {e}"));
+            return 1;
+        }
+    };
     for n in notes {
         warn(&format!("wazion-mcp: note: {n}"));
     }
@@ -99,33 +109,119 @@ pub fn run(req: Request) -> i32 {
     if let Some(n) = expansion_note(req.client, &entry) {
         warn(&format!("wazion-mcp: note: {n}"));
     }
+    let again = Again {
+        client: req.client,
+        name: &req.name,
+        file: req.file.as_deref(),
+    };
     if !req.write {
-        out.write(&snippet(req.client, &entry));
+        out.write(&snippet(req.client, &entry, shell, &again));
         return 0;
     }
-    let path = match req
-        .file
-        .clone()
-        .map(absolute)
-        .or_else(|| default_path(req.client, Os::current(), &Dirs::from_env()))
-    {
-        Some(p) => p,
-        None => {
-            warn("wazion-mcp: cannot tell where this client keeps its config; pass --file PATH");
-            return 1;
-        }
+    let targets = match req.file.clone().map(absolute) {
+        Some(path) => vec![Target { path, why: None }],
+        None => config_targets(req.client, os, &dirs, &RealFs),
     };
-    match write(req.client, &entry, &path, req.force) {
-        Ok(outcome) => {
-            out.line(&outcome.to_string());
-            out.write(&next_steps(req.client, &entry, &outcome));
-            0
-        }
-        Err(e) => {
-            warn(&format!("wazion-mcp: {e}"));
-            1
+    if targets.is_empty() {
+        warn("wazion-mcp: cannot tell where this client keeps its config; pass --file PATH");
+        return 1;
+    }
+    let mut outcomes = Vec::new();
+    for t in &targets {
+        match write(req.client, &entry, &t.path, req.force) {
+            Ok(outcome) => {
+                out.line(&outcome.to_string());
+                if let Some(why) = &t.why {
+                    out.line(&format!("  (why this file: {why})"));
+                }
+                outcomes.push(outcome);
+            }
+            Err(e) => {
+                warn(&format!("wazion-mcp: {e}"));
+                return 1;
+            }
         }
     }
+    out.write(&next_steps(req.client, &entry, &outcomes, shell));
+    0
+}
+
+/// The path to write as the entry's `command` (see `command`), with the copy out of a
+/// package runner's cache made here, and said on stderr.
+fn stable_command(os: Os, dirs: &Dirs) -> Result<String, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find this binary's path ({e})"))?;
+    let argv0 = std::env::args_os().next().map(PathBuf::from);
+    let cwd = std::env::current_dir().ok();
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    let env = |k: &str| std::env::var(k).ok();
+    let launch = Launch {
+        exe: &exe,
+        argv0: argv0.as_deref(),
+        cwd: cwd.as_deref(),
+        path_var: &path_var,
+    };
+    let chosen = choose(os, &launch, dirs, &env, &RealFs);
+    match &chosen {
+        Command::Here(_) => {}
+        Command::Installed { path, cache } => warn(&format!(
+            "wazion-mcp: note: this binary runs from {}, which may be emptied at any time; the \
+             entry names the wazion-mcp installed at {} instead",
+            cache.describe(),
+            path.display()
+        )),
+        Command::Copy { from, to, cache } => {
+            install_copy(from, to)?;
+            warn(&format!(
+                "wazion-mcp: note: this binary runs from {}, which may be emptied at any time; \
+                 it was copied to {} and the entry names that copy (delete it to uninstall)",
+                cache.describe(),
+                to.display()
+            ));
+        }
+    }
+    Ok(chosen.path().display().to_string())
+}
+
+/// Copies the running binary to `to` (a per-user folder), replacing an older copy by a
+/// rename; an identical copy is left alone. A copy that cannot be replaced (Windows keeps a
+/// running `.exe` locked) is kept, with a warning, as it still starts.
+fn install_copy(from: &Path, to: &Path) -> Result<(), String> {
+    let same = match (std::fs::read(from), std::fs::read(to)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Ok(());
+    }
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".wazion-mcp-copy-{}", std::process::id()));
+    let copied = std::fs::copy(from, &tmp).and_then(|_| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        }
+        std::fs::rename(&tmp, to)
+    });
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        if to.is_file() {
+            warn(&format!(
+                "wazion-mcp: note: cannot replace {} ({e}); the entry names the copy already \
+                 there (quit the client and run this again to update it)",
+                to.display()
+            ));
+            return Ok(());
+        }
+        return Err(format!(
+            "cannot copy this binary to {} ({e}); install wazion-mcp (see the README) and run \
+             this again",
+            to.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The human name of a client, for messages.
@@ -303,7 +399,16 @@ mod tests {
             (Codex, "codex-config.toml"),
             (Gemini, "gemini-settings.json"),
         ] {
-            assert_eq!(read(file), snippet(client, &e), "examples/{file}");
+            let again = Again {
+                client,
+                name: "wazion",
+                file: None,
+            };
+            assert_eq!(
+                read(file),
+                snippet(client, &e, Shell::Posix, &again),
+                "examples/{file}"
+            );
         }
         assert_eq!(
             read("claude-code-mcp.json"),
