@@ -159,8 +159,8 @@ fn path_dirs(os: Os, path_var: &str) -> Vec<PathBuf> {
 }
 
 /// Looks `name` up on `PATH` as a shell would (on Windows with `.exe` added when it has no
-/// extension): the first existing file.
-fn lookup(os: Os, name: &str, path_var: &str, fs: &dyn Probe) -> Option<PathBuf> {
+/// extension): the existing files, in `PATH` order.
+fn lookup_all(os: Os, name: &str, path_var: &str, fs: &dyn Probe) -> Vec<PathBuf> {
     let name = if os == Os::Windows && Path::new(name).extension().is_none() {
         format!("{name}.exe")
     } else {
@@ -169,7 +169,13 @@ fn lookup(os: Os, name: &str, path_var: &str, fs: &dyn Probe) -> Option<PathBuf>
     path_dirs(os, path_var)
         .into_iter()
         .map(|d| d.join(&name))
-        .find(|p| fs.exists(p))
+        .filter(|p| fs.exists(p))
+        .collect()
+}
+
+/// The first of [`lookup_all`]: what a shell would run.
+fn lookup(os: Os, name: &str, path_var: &str, fs: &dyn Probe) -> Option<PathBuf> {
+    lookup_all(os, name, path_var, fs).into_iter().next()
 }
 
 /// What the entry's `command` should be.
@@ -233,11 +239,13 @@ pub fn choose(
 ) -> Command {
     let exe = run.exe;
     if let Some(cache) = transient(os, &exe.to_string_lossy(), env) {
-        let installed = lookup(os, program_name(os), run.path_var, fs).filter(|p| {
-            fs.is_native(p)
-                && transient(os, &p.to_string_lossy(), env).is_none()
-                && !fs.same_file(p, exe)
-        });
+        let installed = lookup_all(os, program_name(os), run.path_var, fs)
+            .into_iter()
+            .find(|p| {
+                fs.is_native(p)
+                    && transient(os, &p.to_string_lossy(), env).is_none()
+                    && !fs.same_file(p, exe)
+            });
         if let Some(path) = installed {
             return Command::Installed { path, cache };
         }
@@ -282,4 +290,367 @@ fn clean(path: &Path) -> PathBuf {
     path.components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::paths::fake::FakeFs;
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// Issue 17 §7: each runner's cache, in each OS's spelling.
+    #[test]
+    fn runner_caches_are_recognised_in_every_os_spelling() {
+        use Os::*;
+        use Transient::*;
+        let cases: &[(Os, &str, Option<Transient>)] = &[
+            (
+                Linux,
+                "/home/ana/.npm/_npx/6a9f/node_modules/@wazion-mcp/linux-x64/bin/wazion-mcp",
+                Some(Npx),
+            ),
+            (
+                MacOs,
+                "/Users/ana/.npm/_npx/6a9f/node_modules/@wazion-mcp/darwin-arm64/bin/wazion-mcp",
+                Some(Npx),
+            ),
+            (
+                Windows,
+                r"C:\Users\ana\AppData\Local\npm-cache\_npx\6a9f\node_modules\@wazion-mcp\win32-x64\wazion-mcp.exe",
+                Some(Npx),
+            ),
+            (
+                Windows,
+                r"\\?\C:\Users\ana\AppData\Local\npm-cache\_NPX\6a9f\wazion-mcp.exe",
+                Some(Npx),
+            ),
+            (
+                Linux,
+                "/home/ana/.cache/pnpm/dlx/abc/node_modules/.bin/wazion-mcp",
+                Some(PnpmDlx),
+            ),
+            (
+                MacOs,
+                "/Users/ana/Library/Caches/pnpm/dlx/abc/wazion-mcp",
+                Some(PnpmDlx),
+            ),
+            (
+                Windows,
+                r"C:\Users\ana\AppData\Local\pnpm-cache\dlx\abc\wazion-mcp.exe",
+                Some(PnpmDlx),
+            ),
+            (
+                Linux,
+                "/tmp/bunx-1000-wazion-mcp@latest/node_modules/x/wazion-mcp",
+                Some(Bunx),
+            ),
+            (
+                Linux,
+                "/tmp/xfs-1a2b/dlx-4242/node_modules/x/wazion-mcp",
+                Some(YarnDlx),
+            ),
+            (
+                Linux,
+                "/home/ana/.cache/uv/archive-v0/XyZ/bin/wazion-mcp",
+                Some(Uvx),
+            ),
+            (
+                MacOs,
+                "/Users/ana/.cache/uv/environments-v2/wazion-mcp-1f/bin/wazion-mcp",
+                Some(Uvx),
+            ),
+            (
+                Windows,
+                r"C:\Users\ana\AppData\Local\uv\cache\archive-v0\XyZ\Scripts\wazion-mcp.exe",
+                Some(Uvx),
+            ),
+            (
+                Linux,
+                "/home/ana/.cache/pipx/3f2a/bin/wazion-mcp",
+                Some(PipxRun),
+            ),
+            (
+                MacOs,
+                "/Users/ana/Library/Caches/pipx/3f2a/bin/wazion-mcp",
+                Some(PipxRun),
+            ),
+            (
+                Windows,
+                r"C:\Users\ana\AppData\Local\pipx\pipx\Cache\3f2a\Scripts\wazion-mcp.exe",
+                Some(PipxRun),
+            ),
+            (
+                Linux,
+                "/home/ana/.local/pipx/.cache/3f2a/bin/wazion-mcp",
+                Some(PipxRun),
+            ),
+            // Stable places.
+            (Linux, "/home/ana/.local/bin/wazion-mcp", None),
+            (
+                Linux,
+                "/home/ana/.local/share/uv/tools/wazion-mcp/bin/wazion-mcp",
+                None,
+            ),
+            (
+                Linux,
+                "/home/ana/.local/share/pipx/venvs/wazion-mcp/bin/wazion-mcp",
+                None,
+            ),
+            (
+                Linux,
+                "/usr/lib/node_modules/@wazion-mcp/linux-x64/bin/wazion-mcp",
+                None,
+            ),
+            (
+                MacOs,
+                "/opt/homebrew/Cellar/wazion-mcp/0.3.0/bin/wazion-mcp",
+                None,
+            ),
+            (
+                Windows,
+                r"C:\Users\ana\AppData\Local\Programs\wazion-mcp\wazion-mcp.exe",
+                None,
+            ),
+            (
+                Windows,
+                r"C:\Users\ana\AppData\Roaming\npm\node_modules\@wazion-mcp\win32-x64\wazion-mcp.exe",
+                None,
+            ),
+            // A backslash is a file name character on Linux, not a separator.
+            (Linux, r"/home/ana/C:\x\_npx_\wazion-mcp", None),
+        ];
+        for (os, path, want) in cases {
+            assert_eq!(transient(*os, path, &no_env), *want, "{os:?} {path}");
+        }
+        // Caches moved by their variables.
+        let env = |k: &str| match k {
+            "UV_CACHE_DIR" => Some("/srv/uvc".to_string()),
+            "PIPX_HOME" => Some("/srv/pipx".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            transient(Linux, "/srv/uvc/archive-v0/a/bin/wazion-mcp", &env),
+            Some(Uvx)
+        );
+        assert_eq!(
+            transient(Linux, "/srv/pipx/.cache/a/bin/wazion-mcp", &env),
+            Some(PipxRun)
+        );
+        assert_eq!(
+            transient(Linux, "/srv/pipx/venvs/a/bin/wazion-mcp", &env),
+            None
+        );
+        let win = |k: &str| (k == "UV_CACHE_DIR").then(|| r"D:\UV".to_string());
+        assert_eq!(
+            transient(Windows, r"d:\uv\archive-v0\a\wazion-mcp.exe", &win),
+            Some(Uvx)
+        );
+    }
+
+    fn dirs_for(os: Os) -> Dirs {
+        match os {
+            Os::Windows => Dirs {
+                home: Some("/U/ana".into()),
+                localappdata: Some("/U/ana/AppData/Local".into()),
+                ..Dirs::default()
+            },
+            _ => Dirs {
+                home: Some("/home/ana".into()),
+                ..Dirs::default()
+            },
+        }
+    }
+
+    /// Issue 17 §7: from a runner's cache, a native install on PATH is named; else a copy in
+    /// the per-user folder (the one install.ps1 and install.sh use).
+    #[test]
+    fn a_binary_in_a_runner_cache_is_never_the_command() {
+        let npx = PathBuf::from("/home/ana/.npm/_npx/6a9f/node_modules/p/bin/wazion-mcp");
+        let launcher = PathBuf::from("/usr/local/bin/wazion-mcp");
+        let native = PathBuf::from("/opt/bin/wazion-mcp");
+        let fs = FakeFs {
+            native: vec![npx.clone(), native.clone()],
+            scripts: vec![launcher.clone()],
+            ..FakeFs::default()
+        };
+        let run = |path_var: &'static str| Launch {
+            exe: &npx,
+            argv0: Some(&npx),
+            cwd: None,
+            path_var,
+        };
+        let d = dirs_for(Os::Linux);
+        // The npm launcher script on PATH is skipped (the host may not find `node`); the
+        // native binary after it is named.
+        assert_eq!(
+            choose(Os::Linux, &run("/usr/local/bin:/opt/bin"), &d, &no_env, &fs),
+            Command::Installed {
+                path: native.clone(),
+                cache: Transient::Npx
+            }
+        );
+        // Nothing usable on PATH: a copy in ~/.local/bin.
+        for os in [Os::Linux, Os::MacOs] {
+            assert_eq!(
+                choose(os, &run("/usr/local/bin:/usr/bin"), &d, &no_env, &fs),
+                Command::Copy {
+                    from: npx.clone(),
+                    to: "/home/ana/.local/bin/wazion-mcp".into(),
+                    cache: Transient::Npx
+                }
+            );
+        }
+        // Windows: PATH split on `;`, `.exe` looked for, the copy under
+        // %LOCALAPPDATA%\Programs\wazion-mcp.
+        let wexe = PathBuf::from(r"C:\Users\ana\AppData\Local\npm-cache\_npx\1\wazion-mcp.exe");
+        let cmd_shim = Path::new(r"C:\Users\ana\AppData\Roaming\npm").join("wazion-mcp.cmd");
+        let installed = Path::new(r"C:\tools").join("wazion-mcp.exe");
+        let wfs = FakeFs {
+            native: vec![wexe.clone(), installed.clone()],
+            scripts: vec![cmd_shim],
+            ..FakeFs::default()
+        };
+        let wrun = |path_var: &'static str| Launch {
+            exe: &wexe,
+            argv0: None,
+            cwd: None,
+            path_var,
+        };
+        let wd = dirs_for(Os::Windows);
+        assert_eq!(
+            choose(
+                Os::Windows,
+                &wrun(r"C:\Users\ana\AppData\Roaming\npm;C:\tools"),
+                &wd,
+                &no_env,
+                &wfs
+            ),
+            Command::Installed {
+                path: installed,
+                cache: Transient::Npx
+            }
+        );
+        assert_eq!(
+            choose(
+                Os::Windows,
+                &wrun(r"C:\Users\ana\AppData\Roaming\npm"),
+                &wd,
+                &no_env,
+                &wfs
+            ),
+            Command::Copy {
+                from: wexe.clone(),
+                to: Path::new("/U/ana/AppData/Local/Programs/wazion-mcp").join("wazion-mcp.exe"),
+                cache: Transient::Npx
+            }
+        );
+    }
+
+    /// Issue 18 §2: the link the user ran stays a link; a Cellar path becomes Homebrew's
+    /// `bin/` link; Windows paths lose `\\?\`.
+    #[test]
+    fn the_command_is_the_stable_path_the_user_ran() {
+        let cellar = PathBuf::from("/opt/homebrew/Cellar/wazion-mcp/0.3.0/bin/wazion-mcp");
+        let link = PathBuf::from("/opt/homebrew/bin/wazion-mcp");
+        let fs = FakeFs {
+            native: vec![cellar.clone()],
+            links: vec![(link.clone(), cellar.clone())],
+            ..FakeFs::default()
+        };
+        let d = dirs_for(Os::MacOs);
+        // Typed as `wazion-mcp`, found on PATH: the link, not the Cellar file it points to.
+        let run = Launch {
+            exe: &cellar,
+            argv0: Some(Path::new("wazion-mcp")),
+            cwd: None,
+            path_var: "/usr/bin:/opt/homebrew/bin",
+        };
+        assert_eq!(
+            choose(Os::MacOs, &run, &d, &no_env, &fs),
+            Command::Here(link.clone())
+        );
+        // Started by its Cellar path (or argv[0] lost): mapped to the link, the same file.
+        let direct = Launch {
+            argv0: Some(&cellar),
+            ..run
+        };
+        assert_eq!(
+            choose(Os::MacOs, &direct, &d, &no_env, &fs),
+            Command::Here(link.clone())
+        );
+        assert_eq!(
+            choose(Os::Linux, &direct, &d, &no_env, &fs),
+            Command::Here(link.clone())
+        );
+        // A `bin/` link to another version is not this binary: the Cellar path stays.
+        let other = FakeFs {
+            native: vec![
+                cellar.clone(),
+                "/opt/homebrew/Cellar/wazion-mcp/0.4.0/bin/wazion-mcp".into(),
+            ],
+            links: vec![(
+                link.clone(),
+                "/opt/homebrew/Cellar/wazion-mcp/0.4.0/bin/wazion-mcp".into(),
+            )],
+            ..FakeFs::default()
+        };
+        assert_eq!(
+            choose(Os::MacOs, &direct, &d, &no_env, &other),
+            Command::Here(cellar.clone())
+        );
+        // A relative argv[0] is made absolute, `./` dropped.
+        let built = PathBuf::from("/src/w/target/release/wazion-mcp");
+        let fs2 = FakeFs {
+            native: vec![built.clone()],
+            ..FakeFs::default()
+        };
+        let rel = Launch {
+            exe: &built,
+            argv0: Some(Path::new("./target/release/wazion-mcp")),
+            cwd: Some(Path::new("/src/w")),
+            path_var: "",
+        };
+        assert_eq!(
+            choose(Os::Linux, &rel, &d, &no_env, &fs2),
+            Command::Here(built.clone())
+        );
+        // An argv[0] that is not this binary (a launcher passed its own name): the exe.
+        let liar = Launch {
+            argv0: Some(Path::new("/usr/bin/node")),
+            ..rel
+        };
+        assert_eq!(
+            choose(Os::Linux, &liar, &d, &no_env, &fs2),
+            Command::Here(built)
+        );
+        // Windows: the verbatim prefix goes.
+        let v = PathBuf::from(r"\\?\C:\Program Files\wazion-mcp\wazion-mcp.exe");
+        let wfs = FakeFs {
+            native: vec![v.clone()],
+            ..FakeFs::default()
+        };
+        let w = Launch {
+            exe: &v,
+            argv0: None,
+            cwd: None,
+            path_var: "",
+        };
+        assert_eq!(
+            choose(Os::Windows, &w, &dirs_for(Os::Windows), &no_env, &wfs),
+            Command::Here(r"C:\Program Files\wazion-mcp\wazion-mcp.exe".into())
+        );
+        assert_eq!(
+            without_verbatim(Os::Windows, r"\\?\UNC\srv\share\w.exe"),
+            r"\\srv\share\w.exe"
+        );
+        assert_eq!(
+            without_verbatim(Os::Windows, r"\\?\Volume{1}\w.exe"),
+            r"\\?\Volume{1}\w.exe"
+        );
+        assert_eq!(without_verbatim(Os::Linux, r"\\?\C:\w"), r"\\?\C:\w");
+        assert_eq!(cellar_link(Path::new("/opt/homebrew/Cellar/x")), None);
+    }
 }

@@ -435,4 +435,112 @@ mod tests {
             "another program's args are not ours"
         );
     }
+
+    fn outcome(path: &str, mode: Option<u32>) -> Outcome {
+        Outcome {
+            path: path.into(),
+            target: None,
+            backup: Some(format!("{path}.bak-1").into()),
+            replaced: false,
+            unchanged: false,
+            kept: Vec::new(),
+            kept_secrets: Vec::new(),
+            mode,
+        }
+    }
+
+    /// Issue 18 §5: "(mode 0600)" only where the file got that mode (not on Windows, where
+    /// the writer sets none).
+    #[test]
+    fn mode_0600_is_said_only_where_modes_exist() {
+        let unix = outcome("/h/.cursor/mcp.json", Some(0o600)).to_string();
+        assert!(
+            unix.contains(", mode 0600") && unix.contains(".bak-1 (mode 0600)"),
+            "{unix}"
+        );
+        let windows = outcome(r"C:\Users\ana\.cursor\mcp.json", None).to_string();
+        assert!(!windows.contains("0600"), "{windows}");
+        assert!(windows.contains("previous version saved as"), "{windows}");
+    }
+
+    /// Issue 18 §4: the suggested `--write` line repeats the URL, the flags, the name and the
+    /// file; the lines after a write are in the user's shell.
+    #[test]
+    fn printed_lines_repeat_the_flags_in_the_users_shell() {
+        let e = Entry {
+            name: "shop2".into(),
+            command: "/opt/bin/wazion-mcp".into(),
+            bridge: bridge(&["https://wa.example/mcp", "--header", "X-K: ${K}"]),
+        };
+        let again = Again {
+            client: ClientKind::ClaudeCode,
+            name: "shop2",
+            file: None,
+        };
+        let posix = snippet(ClientKind::ClaudeCode, &e, Shell::Posix, &again);
+        assert!(
+            posix.contains(
+                "\n/opt/bin/wazion-mcp config claude-code --name shop2 --header 'X-K: ${K}' \
+                 https://wa.example/mcp --write\n"
+            ),
+            "{posix}"
+        );
+        let codex = Again {
+            client: ClientKind::Codex,
+            name: "wazion",
+            file: Some(Path::new("/etc/codex.toml")),
+        };
+        let c = snippet(ClientKind::Codex, &e, Shell::Posix, &codex);
+        assert!(
+            c.contains(
+                "config codex --file /etc/codex.toml --header 'X-K: ${K}' https://wa.example/mcp \
+                 --write"
+            ),
+            "{c}"
+        );
+        let win = Entry {
+            command: r"C:\Users\Ana Lopez\AppData\Local\Programs\wazion-mcp\wazion-mcp.exe".into(),
+            ..e.clone()
+        };
+        let ps = snippet(ClientKind::ClaudeCode, &win, Shell::PowerShell, &again);
+        assert!(
+            ps.contains(
+                "& 'C:\\Users\\Ana Lopez\\AppData\\Local\\Programs\\wazion-mcp\\wazion-mcp.exe' config \
+                 claude-code --name shop2 --header 'X-K: ${K}' https://wa.example/mcp --write"
+            ),
+            "{ps}"
+        );
+        assert!(
+            ps.contains(
+                "claude mcp add shop2 --scope user --env 'WAZION_TOKEN=<paste your token here>' \
+                 --env 'K=<paste your token here>' '--' 'C:\\Users\\Ana Lopez"
+            ),
+            "{ps}"
+        );
+        assert!(ps.contains("& { $PSNativeCommandArgumentPassing = 'Legacy'; claude mcp add-json shop2 --scope user '{\\\"type\\\":"), "{ps}");
+        // After a write: the check line, with the variable set the shell's way.
+        let done = [outcome("/h/.cursor/mcp.json", Some(0o600))];
+        let n = next_steps(ClientKind::Cursor, &e, &done, Shell::Posix);
+        assert!(
+            n.contains(
+                "a shell first: WAZION_TOKEN=… /opt/bin/wazion-mcp check --header 'X-K: ${K}' \
+                 https://wa.example/mcp\n"
+            ),
+            "{n}"
+        );
+        let n = next_steps(ClientKind::Cursor, &win, &done, Shell::PowerShell);
+        assert!(
+            n.contains("PowerShell first: $env:WAZION_TOKEN = '…'; & 'C:\\Users\\Ana Lopez"),
+            "{n}"
+        );
+        assert!(
+            n.ends_with("wazion-mcp.exe' check --header 'X-K: ${K}' https://wa.example/mcp\n"),
+            "{n}"
+        );
+        // Two files written (both Claude Desktop installs on Windows): both named once.
+        let two = [outcome("/a.json", None), outcome("/b.json", None)];
+        let n = next_steps(ClientKind::ClaudeDesktop, &e, &two, Shell::PowerShell);
+        assert!(n.contains("open /a.json and /b.json"), "{n}");
+        assert_eq!(n.matches("restart Claude Desktop").count(), 1, "{n}");
+    }
 }

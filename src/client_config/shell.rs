@@ -168,3 +168,180 @@ pub fn crt_escape(s: &str) -> String {
     out.extend(std::iter::repeat_n('\\', tail));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PowerShell's reading of one single-quoted or bare word (all [`Shell::quote`] makes).
+    fn ps_unquote(w: &str) -> String {
+        match w.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+            Some(inner) => {
+                let mut out = String::new();
+                let mut chars = inner.chars().peekable();
+                while let Some(c) = chars.next() {
+                    out.push(c);
+                    if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+                        assert!(chars.next().is_some(), "a lone quote in {w}");
+                    }
+                }
+                out
+            }
+            None => {
+                assert!(
+                    !w.contains(['\'', '"', '$', '`', ' ', ',', ';', '(', '@', '&', '|']),
+                    "{w}"
+                );
+                w.to_string()
+            }
+        }
+    }
+
+    /// PowerShell's legacy mode: each argument as is, wrapped in `"` when it holds a space.
+    fn legacy_join(args: &[String]) -> String {
+        args.iter()
+            .map(|a| {
+                if a.contains([' ', '\t']) {
+                    format!("\"{a}\"")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The Microsoft C runtime's split of a command line (after the program name).
+    fn crt_split(line: &str) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut cur = String::new();
+        let mut in_quotes = false;
+        let mut have = false;
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '\\' {
+                let mut n = 0;
+                while i < chars.len() && chars[i] == '\\' {
+                    n += 1;
+                    i += 1;
+                }
+                if i < chars.len() && chars[i] == '"' {
+                    cur.extend(std::iter::repeat_n('\\', n / 2));
+                    if n % 2 == 1 {
+                        cur.push('"');
+                        i += 1;
+                    }
+                } else {
+                    cur.extend(std::iter::repeat_n('\\', n));
+                }
+                have = true;
+                continue;
+            }
+            if c == '"' {
+                in_quotes = !in_quotes;
+                have = true;
+            } else if (c == ' ' || c == '\t') && !in_quotes {
+                if have {
+                    args.push(std::mem::take(&mut cur));
+                    have = false;
+                }
+            } else {
+                cur.push(c);
+                have = true;
+            }
+            i += 1;
+        }
+        if have {
+            args.push(cur);
+        }
+        args
+    }
+
+    #[test]
+    fn words_are_quoted_for_each_shell() {
+        let hard = [
+            "plain",
+            "--",
+            "X-API-Key: ${VPS_KEY}",
+            "it's",
+            "C:\\Program Files\\wazion-mcp\\wazion-mcp.exe",
+            "a,b",
+            "@x",
+            "$env:X",
+            "‘smart’",
+            "",
+        ];
+        for w in hard {
+            let p = Shell::PowerShell.quote(w);
+            assert_eq!(ps_unquote(&p), w, "{p}");
+            let s = Shell::Posix.quote(w);
+            assert_eq!(shlex::split(&s).unwrap_or_default().concat(), w, "{s}");
+        }
+        assert_eq!(
+            Shell::PowerShell.quote("--"),
+            "'--'",
+            "a .ps1 shim would eat a bare --"
+        );
+        assert_eq!(
+            Shell::PowerShell.quote("https://wa.example/mcp"),
+            "https://wa.example/mcp"
+        );
+        assert_eq!(
+            Shell::PowerShell.command(r"C:\Program Files\w\wazion-mcp.exe", &["check".into()]),
+            r"& 'C:\Program Files\w\wazion-mcp.exe' check"
+        );
+        assert_eq!(
+            Shell::PowerShell.command(r"C:\w\wazion-mcp.exe", &["check".into()]),
+            r"C:\w\wazion-mcp.exe check"
+        );
+        assert_eq!(
+            Shell::PowerShell.set_env("WAZION_TOKEN", "…"),
+            "$env:WAZION_TOKEN = '…'"
+        );
+        assert_eq!(Shell::Posix.set_env("WAZION_TOKEN", "…"), "WAZION_TOKEN=…");
+        assert_eq!(Shell::for_os(Os::Windows), Shell::PowerShell);
+        assert_eq!(Shell::for_os(Os::MacOs), Shell::Posix);
+    }
+
+    /// Issue 18 §4: the add-json JSON reaches the program intact through PowerShell's legacy
+    /// argument passing (5.1, and 7.x for the line as printed) and the C runtime's split.
+    #[test]
+    fn add_json_survives_powershell_legacy_argument_passing() {
+        let jsons = [
+            r#"{"type":"stdio","command":"C:\\Users\\ana\\AppData\\Local\\Programs\\wazion-mcp\\wazion-mcp.exe","args":[],"env":{"WAZION_TOKEN":"<paste your token here>"}}"#,
+            r#"{"type":"stdio","command":"C:\\dir\\","args":["--header","X-K: ${K}"]}"#,
+            r#"{"a":"quote \" inside","b":"\\\\server\\share"}"#,
+            r#"{"nospace":"x"}"#,
+        ];
+        for json in jsons {
+            let line = Shell::PowerShell.native_json_command(
+                "claude",
+                &["mcp".into(), "add-json".into(), "wazion".into()],
+                json,
+            );
+            let inner = line
+                .strip_prefix(
+                    "& { $PSNativeCommandArgumentPassing = 'Legacy'; claude mcp add-json wazion ",
+                )
+                .and_then(|r| r.strip_suffix(" }"))
+                .unwrap_or_else(|| panic!("{line}"));
+            // What PowerShell hands the program, then what the program reads.
+            let arg = ps_unquote(inner);
+            let argv = crt_split(&format!("mcp add-json wazion {}", legacy_join(&[arg])));
+            assert_eq!(argv.len(), 4, "{argv:?}");
+            assert_eq!(argv[3], json, "{line}");
+            let v: serde_json::Value = serde_json::from_str(&argv[3]).expect("JSON");
+            assert!(v.is_object());
+            // Without the escaping, legacy mode loses the quotes (the bug being avoided).
+            let naive = crt_split(&legacy_join(&[json.to_string()]));
+            assert_ne!(naive.concat(), json);
+        }
+        let posix = Shell::Posix.native_json_command("claude", &["mcp".into()], r#"{"a":"b c"}"#);
+        assert_eq!(
+            shlex::split(&posix).unwrap(),
+            ["claude", "mcp", r#"{"a":"b c"}"#]
+        );
+    }
+}

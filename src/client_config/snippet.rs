@@ -105,8 +105,9 @@ fn claude_code_commands(entry: &Entry, shell: Shell, again: &Again<'_>) -> Strin
     };
     format!(
         "# Claude Code: run one of these two commands, with your token in place of\n\
-         # {TOKEN_PLACEHOLDER} {history}. `--scope user` makes the server available in all\n\
-         # your projects; leave it out for the current project only.\n\
+         # {TOKEN_PLACEHOLDER} {history}.\n\
+         # `--scope user` makes the server available in all your projects; leave it out for\n\
+         # the current project only.\n\
          {add}\n\
          \n\
          {json_note}{add_json}\n\
