@@ -171,10 +171,14 @@ fn stable_command(os: Os, dirs: &Dirs) -> Result<String, String> {
             path.display()
         )),
         Command::Copy { from, to, cache } => {
-            install_copy(from, to)?;
+            let done = if install_copy(from, to)? {
+                "it was copied to"
+            } else {
+                "the same binary is already at"
+            };
             warn(&format!(
                 "wazion-mcp: note: this binary runs from {}, which may be emptied at any time; \
-                 it was copied to {} and the entry names that copy (delete it to uninstall)",
+                 {done} {} and the entry names that copy (delete it to uninstall)",
                 cache.describe(),
                 to.display()
             ));
@@ -185,14 +189,15 @@ fn stable_command(os: Os, dirs: &Dirs) -> Result<String, String> {
 
 /// Copies the running binary to `to` (a per-user folder), replacing an older copy by a
 /// rename; an identical copy is left alone. A copy that cannot be replaced (Windows keeps a
-/// running `.exe` locked) is kept, with a warning, as it still starts.
-fn install_copy(from: &Path, to: &Path) -> Result<(), String> {
+/// running `.exe` locked) is kept, with a warning, as it still starts. Returns whether it
+/// copied.
+fn install_copy(from: &Path, to: &Path) -> Result<bool, String> {
     let same = match (std::fs::read(from), std::fs::read(to)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
     if same {
-        return Ok(());
+        return Ok(false);
     }
     let dir = to.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -213,7 +218,7 @@ fn install_copy(from: &Path, to: &Path) -> Result<(), String> {
                  there (quit the client and run this again to update it)",
                 to.display()
             ));
-            return Ok(());
+            return Ok(false);
         }
         return Err(format!(
             "cannot copy this binary to {} ({e}); install wazion-mcp (see the README) and run \
@@ -221,7 +226,7 @@ fn install_copy(from: &Path, to: &Path) -> Result<(), String> {
             to.display()
         ));
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The human name of a client, for messages.
