@@ -390,7 +390,7 @@ mod tests {
             assert_eq!(d.appdata, None);
             assert_eq!(d.localappdata, None);
         }
-        let d = Dirs::from_env(Os::Linux, &env(&[("HOME", "")]), Some(PathBuf::from("/pw")));
+        let d = Dirs::from_env(Os::Linux, env(&[("HOME", "")]), Some(PathBuf::from("/pw")));
         assert_eq!(d.home, Some(PathBuf::from("/pw")), "an empty HOME is unset");
     }
 
