@@ -19,6 +19,9 @@ fn wazion(home: &Path, args: &[&str]) -> Output {
         .current_dir(home)
         .env("HOME", home)
         .env("USERPROFILE", home)
+        // On Windows these point at the real profile: unset, they fall back to USERPROFILE's.
+        .env_remove("APPDATA")
+        .env_remove("LOCALAPPDATA")
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("CODEX_HOME")
         .env_remove("CLAUDE_CONFIG_DIR")
@@ -583,7 +586,9 @@ fn every_client_writes_the_shape_its_documentation_shows() {
 
 /// Claude Code's CLI takes the server object itself: `config claude-code` prints a
 /// `claude mcp add-json` line whose object has the documented shape, and a `claude mcp add`
-/// line of the documented form (`NAME … --env K=V -- COMMAND ARGS`).
+/// line of the documented form (`NAME … --env K=V -- COMMAND ARGS`). POSIX lines: Windows
+/// prints PowerShell, whose quoting `client_config::shell::tests` covers.
+#[cfg(unix)]
 #[test]
 fn claude_code_gets_its_cli_lines() {
     let home = tempfile::tempdir().unwrap();
@@ -791,7 +796,9 @@ fn the_command_is_the_link_the_user_ran_not_a_cellar_path() {
 }
 
 /// Issue 18 §4: `config claude-code URL --name X` ends with a `--write` line that keeps the
-/// URL and the name; run as printed, it writes that entry (not the default server).
+/// URL and the name; run as printed, it writes that entry (not the default server). POSIX
+/// lines (see `claude_code_gets_its_cli_lines`).
+#[cfg(unix)]
 #[test]
 fn the_suggested_write_line_keeps_the_url_and_the_name() {
     let home = tempfile::tempdir().unwrap();
