@@ -203,8 +203,29 @@ pub fn config_targets(client: ClientKind, os: Os, dirs: &Dirs, fs: &dyn Probe) -
     if client == ClientKind::ClaudeDesktop && os == Os::Windows {
         return claude_desktop_windows(dirs, fs);
     }
+    // A client's own variable moved its file: say so, as the default place is what the user
+    // may look in.
+    let moved = match client {
+        ClientKind::Codex => dirs.codex_home.as_ref().map(|_| "CODEX_HOME"),
+        ClientKind::ClaudeCode => dirs.claude_config_dir.as_ref().map(|_| "CLAUDE_CONFIG_DIR"),
+        ClientKind::Gemini => dirs.gemini_cli_home.as_ref().map(|_| "GEMINI_CLI_HOME"),
+        ClientKind::ClaudeDesktop | ClientKind::Vscode if os == Os::Linux => {
+            dirs.xdg_config.as_ref().map(|_| "XDG_CONFIG_HOME")
+        }
+        _ => None,
+    };
     default_path(client, os, dirs)
-        .map(|path| Target { path, why: None })
+        .map(|path| Target {
+            path,
+            why: moved.map(|v| {
+                let var = if os == Os::Windows {
+                    format!("%{v}%")
+                } else {
+                    format!("${v}")
+                };
+                format!("{var} is set, and the client reads it too")
+            }),
+        })
         .into_iter()
         .collect()
 }
@@ -483,6 +504,22 @@ mod tests {
         assert_eq!(
             paths(&config_targets(ClientKind::Vscode, Os::Windows, &d, &msix)),
             [PathBuf::from("/u/ana/AppData/Roaming/Code/User/mcp.json")]
+        );
+        // A client's variable that moved its file is named as the reason.
+        let moved = Dirs {
+            codex_home: Some("/cx".into()),
+            ..d.clone()
+        };
+        let c = config_targets(ClientKind::Codex, Os::Windows, &moved, &none);
+        assert_eq!(paths(&c), [PathBuf::from("/cx/config.toml")]);
+        assert!(
+            c[0].why
+                .as_deref()
+                .is_some_and(|w| w.contains("CODEX_HOME"))
+        );
+        assert_eq!(
+            config_targets(ClientKind::Cursor, Os::Windows, &moved, &none)[0].why,
+            None
         );
         // No LOCALAPPDATA known at all: the classic file.
         let no_local = Dirs {
