@@ -8,7 +8,7 @@
 //! - the token is never written, only [`TOKEN_PLACEHOLDER`] (VS Code: a password prompt), and
 //!   `--force` keeps every value the user already put in the entry (`env`, `--header`s, keys
 //!   this tool does not set);
-//! - a write never widens access: the file keeps its mode and owner (new files: 0600), a
+//! - a write never widens access: the file keeps its mode and owner (new files: 0600 on Unix), a
 //!   symlinked file is written through the link, the previous version is saved next to the
 //!   path given (mode 0600, timestamped, never overwritten), and the new text replaces the old
 //!   by a rename in the target's directory;
@@ -16,13 +16,15 @@
 //!   as it was. JSON files are edited through a CST (`jsonc-parser`), so comments, trailing
 //!   commas and layout are kept; Codex's TOML through `toml_edit`, likewise.
 //!
-//! Config paths are computed by a pure function of (client, OS, home and the clients'
-//! variables) rather than the `dirs` crate, because `dirs` only answers for the OS it runs on
-//! and the tests must prove the paths of all three.
+//! Config paths, the entry's `command` and the printed shell lines are pure functions of (OS,
+//! environment, what exists on disk through a `Probe`) rather than the `dirs` crate or
+//! `cfg!`, which only answer for the OS they run on, while the tests must prove all three;
+//! [`run`] is the one place that asks the machine.
 //!
 //! Layout: `entry` checks the flags and builds the entry; `paths` says where each client
-//! keeps its file; `json` is the entry in each JSON client's shape and `snippet` what is
-//! printed; `writer` writes a file safely, after `jsonc` (JSON with comments) or `codex`
+//! keeps its file (and which Claude Desktop install on Windows reads which); `command` picks
+//! the `command` path; `shell` quotes printed lines for POSIX sh or PowerShell; `json` is the
+//! entry in each JSON client's shape and `snippet` what is printed; `writer` writes a file safely, after `jsonc` (JSON with comments) or `codex`
 //! (TOML) merged the entry into it under the rules of `merge`.
 
 mod codex;
