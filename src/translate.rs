@@ -556,6 +556,60 @@ mod tests {
     }
 
     #[test]
+    fn an_unsupported_version_named_in_words_is_a_modern_refusal_unless_2025_is_offered() {
+        let words = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"Unsupported protocol version: 2025-06-18","data":{"supported":["2026-07-28"]}}}"#;
+        assert_eq!(modern_refusal(words).as_deref(), Some("2026-07-28"));
+        let older = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"Unsupported protocol version","data":{"supported":["2024-11-05"]}}}"#;
+        assert_eq!(modern_refusal(older), None);
+    }
+
+    #[test]
+    fn the_2026_envelope_is_cut_from_results_and_nothing_else() {
+        let r = br#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"complete","tools":[{"n":1.0}],"ttlMs":5,"cacheScope":"shared","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"s"},"k":9007199254740993}}}"#;
+        assert_eq!(
+            String::from_utf8(strip_envelope(r).into_owned()).unwrap(),
+            r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"n":1.0}],"_meta":{"k":9007199254740993}}}"#
+        );
+        let emptied = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"_meta":{"io.modelcontextprotocol/serverInfo":{}}}}"#;
+        assert_eq!(
+            &*strip_envelope(emptied),
+            br#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#
+        );
+        for untouched in [
+            &br#"{"jsonrpc":"2.0","id":7,"result":{"content":[] , "_meta":{"x":1}}}"#[..],
+            br#"{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"resultType"}}"#,
+        ] {
+            assert!(matches!(strip_envelope(untouched), Cow::Borrowed(_)));
+        }
+    }
+
+    #[test]
+    fn an_unknown_version_is_answered_with_the_newest_translatable_one() {
+        assert_eq!(negotiated_version("2025-03-26"), "2025-03-26");
+        assert_eq!(negotiated_version("1999-01-01"), "2025-11-25");
+        assert_eq!(negotiated_version("2026-07-28"), "2025-11-25");
+    }
+
+    #[test]
+    fn which_failures_suggest_the_server_now_wants_a_handshake() {
+        assert!(suggests_a_handshake_server(405, b""));
+        assert!(suggests_a_handshake_server(
+            400,
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}}"#
+        ));
+        assert!(suggests_a_handshake_server(
+            400,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"Server not initialized"}}"#
+        ));
+        assert!(!suggests_a_handshake_server(
+            400,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"Header mismatch"}}"#
+        ));
+        assert!(!suggests_a_handshake_server(401, b""));
+        assert!(!suggests_a_handshake_server(500, b""));
+    }
+
+    #[test]
     fn synthesises_initialize_from_discover() {
         let d = br#"{"jsonrpc":"2.0","id":"wazion-mcp-discover","result":{"resultType":"complete","supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"instructions":"hi","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"s","version":"1"}}}}"#;
         let init: Value =
