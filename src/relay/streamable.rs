@@ -94,10 +94,8 @@ pub async fn initialize(relay: &Arc<Relay>, msg: Msg) -> Result<(), Failure> {
                 Some(v) => relay.session.set_version(&v),
                 None => tracing::debug!("initialize answered without a protocolVersion"),
             }
-            if jsonrpc::error_code(&answer).is_none() {
-                // It speaks the handshake era: whatever was remembered no longer holds.
-                translated::remember_era(relay, crate::era_cache::Remembered::Session).await;
-            }
+            // A 2025 session: nothing to remember (a fresh memory of a refusal would have
+            // answered this initialize by translation; a stale one was dropped on the way).
             relay.answer(&key, answer).await;
             Ok(())
         }
