@@ -246,7 +246,7 @@ async function bridgedInitialize(url, cache, line = INIT) {
 }
 
 /** What a 2025 SDK client sees in one session: a transcript for comparison. */
-async function transcript(transport) {
+async function transcript(transport, { setLevel: level = 'debug' } = {}) {
   const client = new Client({ name: 'sdk-eras', version: '1' }, { capabilities: {} });
   const logs = [];
   let listChanged = 0;
@@ -259,10 +259,13 @@ async function transcript(transport) {
     capabilities: client.getServerCapabilities(),
     instructions: client.getInstructions(),
   };
-  const setLevel = await withDeadline(client.setLoggingLevel('debug'), 'logging/setLevel').then(
-    () => 'ok',
-    (e) => String(e),
-  );
+  const setLevel =
+    level === undefined
+      ? 'not sent'
+      : await withDeadline(client.setLoggingLevel(level), 'logging/setLevel').then(
+          () => 'ok',
+          (e) => String(e),
+        );
   const tools = await withDeadline(client.listTools(), 'tools/list');
   const echo = await withDeadline(client.callTool({ name: 'echo', arguments: { text: 'hi' } }), 'echo');
   // Progress is counted as the client's transport receives it: the SDK 1.x client runs
@@ -284,8 +287,8 @@ async function transcript(transport) {
   return { init, setLevel, tools, echo, work, logs, progress, listChanged };
 }
 
-const direct = (url) => transcript(new StreamableHTTPClientTransport(new URL(url)));
-const bridged = (url, cache) =>
+const direct = (url, options) => transcript(new StreamableHTTPClientTransport(new URL(url)), options);
+const bridged = (url, cache, options) =>
   transcript(
     new StdioClientTransport({
       command: BRIDGE,
@@ -293,6 +296,7 @@ const bridged = (url, cache) =>
       env: { ...process.env, XDG_CACHE_HOME: cache },
       stderr: 'pipe',
     }),
+    options,
   );
 
 const freshCache = () => mkdtempSync(join(tmpdir(), 'sdk-eras-cache-'));
@@ -358,6 +362,15 @@ async function modernOnly(label, url, proxy, dualUrl) {
       `${label}: a second start sends no initialize`,
       !proxy.methods.includes('initialize') && proxy.methods[0] === 'server/discover',
       show(proxy.methods),
+    );
+  });
+  await attempt(`${label}: without logging/setLevel too, what the dual-era build shows directly`, async () => {
+    const want = await direct(dualUrl, { setLevel: undefined });
+    const got = await bridged(url, freshCache(), { setLevel: undefined });
+    check(
+      `${label}: without logging/setLevel too, what the dual-era build shows directly`,
+      show(want) === show(got),
+      `dual-era direct: ${show(want)}\n2026-only bridged: ${show(got)}`,
     );
   });
   await attempt(`${label}: an initialize for 1999-01-01 gets a supported version`, async () => {
