@@ -12,8 +12,13 @@
 //     messages, progress and a tool-list change) is the same directly and bridged;
 //   the 2026-only build: the SDK client through the bridge sees the transcript it sees
 //     directly against the dual-era build of the same definition (results in the 2025 shape,
-//     log messages flowing); a second start sends no `initialize`; an `initialize` for
-//     1999-01-01 is answered with a version both sides support.
+//     log messages flowing), with and without a `logging/setLevel` first; the first start
+//     sends one `initialize` (refused), a second start none; an `initialize` for 1999-01-01
+//     is answered with a version both sides support.
+//
+// On the old main (a server/discover probe before the client's initialize, translating any
+// server whose discover listed only 2026 versions) 11 of these 12 checks failed; only "a
+// second start sends no initialize" passed.
 //
 // Usage: node sdk_eras.mjs BRIDGE_BINARY [PYTHON_WITH_MCP]. Without a Python, the py-dual
 // checks are reported as FAIL (CI always gives one; see run.sh).
