@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::context::{Msg, Relay};
 use super::deadlines::LANE_HEADSTART;
 use super::pending::IdKey;
-use super::{Msg, Relay, legacy, translated};
+use super::{legacy, translated};
 use crate::cli::TransportKind;
 use crate::errors::Failure;
 use crate::jsonrpc::{self, Kind};
@@ -91,7 +92,7 @@ pub async fn initialize(relay: &Arc<Relay>, msg: Msg) -> Result<(), Failure> {
             Ok(())
         }
         (None, Err(Failure::Http(meta, body)))
-            if crate::translate::modern_refusal(body.trim_ascii()).is_some() =>
+            if crate::protocol::translate::modern_refusal(body.trim_ascii()).is_some() =>
         {
             let refusal = Bytes::copy_from_slice(body.trim_ascii());
             let _ = meta;
