@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::context::{Msg, Relay};
 use super::deadlines::LANE_HEADSTART;
 use super::pending::IdKey;
-use super::{Msg, Relay, legacy, translated};
+use super::{legacy, translated};
 use crate::cli::TransportKind;
 use crate::errors::Failure;
 use crate::jsonrpc::{self, Kind};
@@ -100,7 +101,7 @@ pub async fn initialize(relay: &Arc<Relay>, msg: Msg) -> Result<(), Failure> {
             Ok(())
         }
         (None, Err(Failure::Http(_, body)))
-            if crate::translate::modern_refusal(body.trim_ascii()).is_some() =>
+            if crate::protocol::translate::modern_refusal(body.trim_ascii()).is_some() =>
         {
             let refusal = Bytes::copy_from_slice(body.trim_ascii());
             translated::start(relay, &msg, &key, refusal).await

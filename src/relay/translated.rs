@@ -23,20 +23,18 @@
 //! `tools/call` makes the bridge list the tools once to learn their header annotations and
 //! retry. The client only ever sees its own ids.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use super::context::{Era, Msg, Relay, TranslatedState, lock};
 use super::pending::IdKey;
-use super::{Era, Msg, Relay, lock};
 use crate::cli::TransportKind;
 use crate::era_cache::{self, Remembered};
 use crate::errors::Failure;
 use crate::jsonrpc::{self, Kind};
-use crate::translate::{self, Translation};
+use crate::protocol::translate::{self, Translation};
 use crate::upstream::{NetError, Reply};
 
 /// HeaderMismatch: the server wants headers the request lacked.
@@ -48,18 +46,7 @@ const MAX_INPUT_ROUNDS: usize = 8;
 /// The first 2026-era version, the one the probe speaks.
 const FIRST_MODERN: &str = "2026-07-28";
 
-/// Translation's own state, reset by each new `initialize`.
-#[derive(Default)]
-pub struct State {
-    /// Client answers awaited by MRTR rounds, by the private id of the request.
-    input_waiters: Mutex<HashMap<IdKey, oneshot::Sender<Bytes>>>,
-    /// The client's subscribed resource URIs and the `subscriptions/listen` stream's task.
-    subscriptions: Mutex<(Vec<String>, Option<JoinHandle<()>>)>,
-    /// The level of the client's last `logging/setLevel`, stamped on every request.
-    log_level: Mutex<Option<String>>,
-}
-
-impl State {
+impl TranslatedState {
     pub fn reset(&self) {
         lock(&self.input_waiters).clear();
         *lock(&self.log_level) = None;

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::modern::META_PROTOCOL_VERSION;
+use crate::protocol::modern::META_PROTOCOL_VERSION;
 
 /// The `_meta` key carrying the client's capabilities on each modern request.
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
