@@ -26,6 +26,9 @@ pub struct Envelope<'a> {
     pub kind: Kind,
     pub id: Option<&'a RawValue>,
     pub method: Option<Cow<'a, str>>,
+    /// A response with an `error` member: the one kind of server message whose text the
+    /// bridge may edit (secrets cut out, `errors::redact`).
+    pub is_error: bool,
 }
 
 impl Envelope<'_> {
@@ -169,6 +172,7 @@ pub fn parse_single(text: &str) -> Result<Envelope<'_>, Invalid> {
         kind,
         id: raw.id,
         method: raw.method,
+        is_error: kind == Kind::Response && raw.error.is_some(),
     })
 }
 

@@ -139,8 +139,14 @@ pub struct Authorizer {
     http_settings: HttpSettings,
     file: Option<PathBuf>,
     current: RwLock<Current>,
+    /// The access tokens replaced by the last refreshes (newest last, at most
+    /// [`RETIRED_TOKENS`]): a server may still echo one in an error, which must not leak.
+    retired: std::sync::Mutex<std::collections::VecDeque<String>>,
     state: tokio::sync::Mutex<State>,
 }
+
+/// How many replaced access tokens are kept to be cut out of error answers.
+const RETIRED_TOKENS: usize = 4;
 
 impl Authorizer {
     /// Loads the stored sign-in for `server`, if any.
@@ -155,6 +161,7 @@ impl Authorizer {
             http_settings,
             file,
             current: RwLock::new(current),
+            retired: std::sync::Mutex::new(std::collections::VecDeque::new()),
             state: tokio::sync::Mutex::new(State {
                 stored,
                 ..State::default()
@@ -184,6 +191,20 @@ impl Authorizer {
         let header = header?;
         let text = header.to_str().ok()?;
         text.strip_prefix("Bearer ").map(str::to_string)
+    }
+
+    /// The current access token and those the last refreshes replaced, to cut out of error
+    /// answers (never logged).
+    pub fn token_texts(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        all.extend(self.token_text());
+        all
     }
 
     /// Refreshes ahead of time when the token is about to expire (best effort: a failure
@@ -493,6 +514,13 @@ impl Authorizer {
 
     /// Makes `stored` the current token and writes it to disk.
     fn install(&self, stored: &Stored) {
+        if let Some(old) = self.token_text() {
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            retired.push_back(old);
+            while retired.len() > RETIRED_TOKENS {
+                retired.pop_front();
+            }
+        }
         {
             let mut c = self.current.write().unwrap_or_else(|p| p.into_inner());
             *c = current_of(Some(stored), c.generation + 1);

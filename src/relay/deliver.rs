@@ -141,6 +141,7 @@ impl Relay {
         match self.pending.route(&key, message.clone()) {
             Route::Client(entry) => {
                 let fixed = with_spelling(message, e.id.map(|r| r.get()), entry.id());
+                let fixed = self.redact_error(fixed, Some(e.is_error));
                 self.write_answer(entry, fixed).await;
                 Some(key)
             }

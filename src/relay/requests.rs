@@ -63,15 +63,14 @@ impl Relay {
             "request failed: {}",
             failure.summary()
         );
-        let mut message = errors::answer(entry.id(), failure, &self.hints());
         // The OAuth access token changes at every refresh, so it is not among the configured
-        // secrets: cut it out here, in case the server's error page echoed the request.
-        if let Some(token) = self.upstream.authorizer().and_then(|a| a.token_text())
-            && let std::borrow::Cow::Owned(v) =
-                errors::redact(&message, std::slice::from_ref(&token))
-        {
-            message = Bytes::from(v);
-        }
+        // secrets: `secrets` adds it (and the last ones it replaced).
+        let secrets = self.secrets();
+        let hints = errors::Hints {
+            secrets: &secrets,
+            ..self.hints()
+        };
+        let message = errors::answer(entry.id(), failure, &hints);
         self.out.send(message).await;
     }
 
@@ -79,11 +78,55 @@ impl Relay {
     /// to answer after inspecting the server's response).
     pub async fn answer(&self, key: &IdKey, message: Bytes) {
         if let Some(entry) = self.pending.take(key) {
+            let message = self.redact_error(message, None);
             let message = match jsonrpc::with_id(message.trim_ascii(), entry.id()) {
                 std::borrow::Cow::Borrowed(b) if b.len() == message.len() => message,
                 other => Bytes::copy_from_slice(&other),
             };
             self.write_answer(entry, message).await;
+        }
+    }
+
+    /// Every value that must never reach the client: the configured secrets (the token,
+    /// `--header` values) and, with OAuth, the current access token and the last ones it
+    /// replaced (a server may echo an older one in an error).
+    pub fn secrets(&self) -> std::borrow::Cow<'_, [String]> {
+        match self.upstream.authorizer() {
+            None => std::borrow::Cow::Borrowed(&self.secrets),
+            Some(auth) => {
+                let mut all = self.secrets.clone();
+                all.extend(auth.token_texts());
+                std::borrow::Cow::Owned(all)
+            }
+        }
+    }
+
+    /// `message` with the secrets cut out (by value, see [`errors::redact`]) when it is an
+    /// error response; any other message comes back as it was (results are relayed
+    /// unchanged). `is_error` is what a parse already found; `None` makes this find out,
+    /// after a byte search shows a secret could be there at all.
+    pub fn redact_error(&self, message: Bytes, is_error: Option<bool>) -> Bytes {
+        if is_error == Some(false) {
+            return message;
+        }
+        let secrets = self.secrets();
+        if !errors::may_hold_secret(&message, &secrets) {
+            return message;
+        }
+        let is_error = is_error.unwrap_or_else(|| {
+            jsonrpc::utf8(&message)
+                .and_then(|t| jsonrpc::parse_single(t.trim_ascii()).ok())
+                .is_some_and(|e| e.is_error)
+        });
+        if !is_error {
+            return message;
+        }
+        match errors::redact(&message, &secrets) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(v) => {
+                tracing::debug!("cut a secret out of an error the server sent");
+                Bytes::from(v)
+            }
         }
     }
 
