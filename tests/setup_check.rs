@@ -203,7 +203,9 @@ async fn a_proxy_failure_names_the_proxy() {
         l.local_addr().unwrap().port()
     };
     let proxy = format!("http://127.0.0.1:{port}");
-    let out = run(&["check", &server.url(), "--proxy", &proxy]).await;
+    // https: plain http to loopback never goes through a proxy (issue 16 item 6).
+    let url = server.url().replace("http://", "https://");
+    let out = run(&["check", &url, "--proxy", &proxy]).await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     let fail = fail_line(&t);
@@ -330,4 +332,30 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(1), "--json {json}: {err}");
         assert!(err.is_empty(), "--json {json}: {err}");
     }
+}
+
+/// Issue 16 item 6, as `check` reports it: with `HTTP_PROXY` and `--proxy` set, a plain-http
+/// loopback server is checked directly (no "proxy" step, DNS and TCP against the server) and
+/// passes; the proxy, a dead port, is never tried.
+///
+/// On the old main: the proxy step named the proxy and the TCP step failed against it.
+#[tokio::test]
+async fn check_reaches_a_loopback_server_without_the_proxy() {
+    let server = Scripted::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let proxy = format!("http://127.0.0.1:{port}");
+    let mut cmd = command(&["check", &server.url(), "--proxy", &proxy]);
+    cmd.env("HTTP_PROXY", &proxy)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run wazion-mcp"))
+        .await
+        .expect("join");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!t.contains("proxy"), "{t}");
+    assert!(t.contains("All checks passed"), "{t}");
 }

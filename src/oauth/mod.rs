@@ -92,6 +92,9 @@ pub struct HttpSettings {
     connect_timeout: Duration,
     extra_ca_pem: Option<Vec<u8>>,
     proxy: Option<String>,
+    /// The MCP server is on loopback: its sign-in (whose authorization server may then be
+    /// plain http on loopback too) goes through no proxy.
+    direct: bool,
 }
 
 impl HttpSettings {
@@ -100,6 +103,7 @@ impl HttpSettings {
             connect_timeout: settings.connect_timeout,
             extra_ca_pem: settings.extra_ca_pem.clone(),
             proxy: settings.proxy.clone(),
+            direct: crate::config::is_loopback(&settings.url),
         }
     }
 
@@ -116,11 +120,15 @@ impl HttpSettings {
         {
             builder = builder.tls_certs_merge(certs);
         }
-        if let Some(proxy) = &self.proxy
-            && let Ok(p) = reqwest::Proxy::all(proxy.as_str())
-        {
-            builder = builder.proxy(p);
-        }
+        // No proxy for a loopback MCP server's sign-in (issue 16 item 6), and `--proxy`
+        // never for a loopback host.
+        builder = crate::upstream::with_proxy(builder, self.proxy.as_deref(), self.direct)
+            .map_err(|e| {
+                format!(
+                    "--proxy is not usable: {}",
+                    crate::upstream::plain_cause(&e)
+                )
+            })?;
         builder.build().map_err(|e| {
             format!(
                 "cannot set up the HTTP client for sign-in: {}",
