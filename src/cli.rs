@@ -67,6 +67,10 @@ pub enum Command {
         /// Config file to write instead of the client's default location.
         #[arg(long, value_name = "PATH")]
         file: Option<PathBuf>,
+        /// With --write: write through a link to a file outside the link's own folder (by
+        /// default such a link is refused; one to its folder or below is followed).
+        #[arg(long)]
+        follow_links: bool,
         #[command(flatten)]
         bridge: BridgeArgs,
     },
