@@ -374,6 +374,11 @@ impl Upstream {
         self.auth.as_deref()
     }
 
+    /// The authorizer, shared (for `check`'s report, which cuts its tokens out).
+    pub fn shared_authorizer(&self) -> Option<std::sync::Arc<crate::oauth::Authorizer>> {
+        self.auth.clone()
+    }
+
     /// Sends what `make` builds; with OAuth, with the current token, and again after a
     /// refresh or sign-in when the server refuses it (at most [`MAX_AUTH_ATTEMPTS`] times).
     /// Without OAuth this is exactly one `send`.
