@@ -577,4 +577,44 @@ mod tests {
         let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
         assert_eq!(text, body.replace("tok-SECRET", "[redacted]"));
     }
+
+    #[test]
+    fn redaction_works_on_decoded_values() {
+        let secrets = ["wz/SECRET+1".to_string()];
+        // PHP's `\/`, a `\u` spelling, and a plain one: all cut, other bytes kept.
+        let body =
+            br#"{"a":"wz\/SECRET+1","b":"\u0077z/SECRET\u002b1 x","c":1.0,"d":"wz/SECRET+1"}"#;
+        let out = redact(body, &secrets);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"a":"[redacted]","b":"[redacted] x","c":1.0,"d":"[redacted]"}"#
+        );
+        // Nothing to cut: borrowed, even with escapes about.
+        let clean = br#"{"a":"x\/y\u0041","n":1e3}"#;
+        assert!(matches!(redact(clean, &secrets), Cow::Borrowed(_)));
+        assert!(may_hold_secret(clean, &secrets)); // `\u`: it must look
+        assert!(!may_hold_secret(br#"{"a":"x\"y"}"#, &secrets));
+        assert!(!may_hold_secret(b"plain", &secrets));
+        // Not JSON at all: a raw occurrence is still cut.
+        assert_eq!(
+            &*redact(b"<p>wz/SECRET+1</p>", &secrets),
+            b"<p>[redacted]</p>"
+        );
+    }
+
+    #[test]
+    fn the_excerpt_is_cut_after_the_redaction() {
+        let secrets = ["tok-SECRET-0123456789".to_string()];
+        let hints = Hints {
+            secrets: &secrets,
+            ..HINTS
+        };
+        let page = format!("{}tok-SECRET-0123456789 tail", "x".repeat(BODY_EXCERPT - 10));
+        let f = Failure::Http(Box::new(meta(500, None)), Bytes::from(page));
+        let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
+        assert!(!text.contains("tok-SEC"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let excerpt = v["error"]["data"]["body"].as_str().unwrap();
+        assert!(excerpt.ends_with("x[redacted]"), "{excerpt}");
+    }
 }

@@ -523,11 +523,10 @@ impl Authorizer {
     /// Makes `stored` the current token and writes it to disk.
     fn install(&self, stored: &Stored) {
         if let Some(old) = self.token_text() {
-            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
-            retired.push_back(old);
-            while retired.len() > RETIRED_TOKENS {
-                retired.pop_front();
-            }
+            retire(
+                &mut self.retired.lock().unwrap_or_else(|p| p.into_inner()),
+                old,
+            );
         }
         {
             let mut c = self.current.write().unwrap_or_else(|p| p.into_inner());
@@ -542,6 +541,16 @@ impl Authorizer {
         {
             tracing::warn!("the sign-in works for this run but is not saved: {e}");
         }
+    }
+}
+
+/// Keeps `old` among the last [`RETIRED_TOKENS`] replaced access tokens.
+fn retire(retired: &mut std::collections::VecDeque<String>, old: String) {
+    if retired.back() != Some(&old) {
+        retired.push_back(old);
+    }
+    while retired.len() > RETIRED_TOKENS {
+        retired.pop_front();
     }
 }
 
@@ -574,7 +583,18 @@ fn current_of(stored: Option<&Stored>, generation: u64) -> Current {
 
 #[cfg(test)]
 mod tests {
-    use super::covers;
+    use super::{RETIRED_TOKENS, covers, retire};
+
+    #[test]
+    fn the_last_replaced_tokens_are_kept_bounded() {
+        let mut retired = std::collections::VecDeque::new();
+        for n in 0..10 {
+            retire(&mut retired, format!("t{n}"));
+        }
+        retire(&mut retired, "t9".into());
+        assert_eq!(retired.len(), RETIRED_TOKENS);
+        assert_eq!(retired, ["t6", "t7", "t8", "t9"]);
+    }
 
     #[test]
     fn step_up_only_for_scopes_not_held() {

@@ -171,8 +171,10 @@ impl Relay {
                     let status = meta.status;
                     match &meta.www_authenticate {
                         Some(w) => tracing::warn!(
-                            "{} answered HTTP {status} to the client's {what}; WWW-Authenticate: {w}",
-                            self.host
+                            "{} answered HTTP {status} to the client's {what}; WWW-Authenticate: {}",
+                            self.host,
+                            // A server's words in the log: no secret, no control character.
+                            crate::report::terminal_safe(w, &self.secrets())
                         ),
                         None => tracing::warn!(
                             "{} answered HTTP {status} to the client's {what}",
