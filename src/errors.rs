@@ -609,7 +609,10 @@ mod tests {
             secrets: &secrets,
             ..HINTS
         };
-        let page = format!("{}tok-SECRET-0123456789 tail", "x".repeat(BODY_EXCERPT - 10));
+        let page = format!(
+            "{}tok-SECRET-0123456789 tail",
+            "x".repeat(BODY_EXCERPT - 10)
+        );
         let f = Failure::Http(Box::new(meta(500, None)), Bytes::from(page));
         let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
         assert!(!text.contains("tok-SEC"), "{text}");

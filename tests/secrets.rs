@@ -677,3 +677,41 @@ async fn errors_are_redacted_by_value_whatever_the_spelling_status_or_cut() {
     assert_eq!(v["result"]["echo"], SLASHED);
     assert!(run.stdout.last().unwrap().contains(&php));
 }
+
+/// Issue 16 item 3, on a claimed answer: the `initialize` answer is inspected by the bridge
+/// before the client sees it (the era decision); a JSON-RPC error there that echoes the
+/// token in PHP's spelling reaches the client with the token cut out too.
+///
+/// On the old main: relayed as the server wrote it, `wz\/SECRET\/…` decoding to the token.
+#[tokio::test]
+async fn a_claimed_initialize_error_is_redacted_too() {
+    let server = Scripted::start().await;
+    let php = SLASHED.replace('/', "\\/");
+    server.always(
+        |r| r.is_rpc("initialize"),
+        move |r| {
+            json(
+                200,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32001,"message":"token {php} revoked"}}}}"#,
+                    r.rpc_id_raw().unwrap()
+                ),
+            )
+        },
+    );
+    let mut run = Run {
+        b: BridgeCmd::new(&server.url()).token(SLASHED).spawn(),
+        stdout: Vec::new(),
+    };
+    run.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{VERSION}","capabilities":{{}},"clientInfo":{{"name":"secrets-test","version":"0"}}}}}}"#
+    ))
+    .await;
+    let v = run.answer("0").await;
+    assert_eq!(v["error"]["code"], -32001, "{v}");
+    assert!(
+        !decoded_leak(&v, SLASHED),
+        "the token reached the client: {v}"
+    );
+    assert_eq!(v["error"]["message"], "token [redacted] revoked");
+}

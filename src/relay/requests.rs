@@ -78,7 +78,6 @@ impl Relay {
     /// to answer after inspecting the server's response).
     pub async fn answer(&self, key: &IdKey, message: Bytes) {
         if let Some(entry) = self.pending.take(key) {
-            let message = self.redact_error(message, None);
             let message = match jsonrpc::with_id(message.trim_ascii(), entry.id()) {
                 std::borrow::Cow::Borrowed(b) if b.len() == message.len() => message,
                 other => Bytes::copy_from_slice(&other),
@@ -101,24 +100,12 @@ impl Relay {
         }
     }
 
-    /// `message` with the secrets cut out (by value, see [`errors::redact`]) when it is an
-    /// error response; any other message comes back as it was (results are relayed
-    /// unchanged). `is_error` is what a parse already found; `None` makes this find out,
-    /// after a byte search shows a secret could be there at all.
-    pub fn redact_error(&self, message: Bytes, is_error: Option<bool>) -> Bytes {
-        if is_error == Some(false) {
-            return message;
-        }
+    /// An error response from the server with the secrets cut out (by value, see
+    /// [`errors::redact`]); results never come here (they are relayed unchanged). A byte
+    /// search settles the usual case, nothing to cut, without decoding anything.
+    pub fn redact_error(&self, message: Bytes) -> Bytes {
         let secrets = self.secrets();
         if !errors::may_hold_secret(&message, &secrets) {
-            return message;
-        }
-        let is_error = is_error.unwrap_or_else(|| {
-            jsonrpc::utf8(&message)
-                .and_then(|t| jsonrpc::parse_single(t.trim_ascii()).ok())
-                .is_some_and(|e| e.is_error)
-        });
-        if !is_error {
             return message;
         }
         match errors::redact(&message, &secrets) {
