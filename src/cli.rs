@@ -259,7 +259,8 @@ pub struct BridgeArgs {
     pub ca_file: Option<PathBuf>,
 
     /// Send requests through this proxy (http:// or https://). Without it,
-    /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY and the system's proxy settings are honoured.
+    /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY and the system's proxy settings are honoured. A
+    /// plain-http loopback server is always reached directly (never its token to a proxy).
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 
