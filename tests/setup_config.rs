@@ -716,4 +716,21 @@ fn a_link_out_of_its_folder_is_not_followed_without_follow_links() {
     assert!(read_json(&dir.join("real/mcp.json"))["mcpServers"]["wazion"].is_object());
     assert_eq!(backups(&dir.join("real"), "mcp.json").len(), 1);
     assert!(backups(&dir, "mcp.json").is_empty());
+
+    // The link's maker names its target: an escape sequence in that name is not printed raw.
+    let evil = project.join("evil.json");
+    std::os::unix::fs::symlink(h.join("\u{1b}]0;pwned\u{7}.json"), &evil).unwrap();
+    let out = wazion(
+        h,
+        &[
+            "config",
+            "cursor",
+            "--write",
+            "--file",
+            evil.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains('\u{1b}'), "{:?}", text(&out));
+    assert!(text(&out).contains("\\x1b]0;pwned"), "{}", text(&out));
 }

@@ -52,7 +52,8 @@ impl std::fmt::Display for Outcome {
         };
         write!(f, "{verb} {}", self.path.display())?;
         if let Some(t) = &self.target {
-            write!(f, " (a link; wrote {})", t.display())?;
+            // Whoever made the link chose this name: no control character of theirs is printed.
+            write!(f, " (a link; wrote {})", shown(t))?;
         }
         if let Some(m) = self.mode {
             write!(f, ", mode {m:04o}")?;
@@ -164,9 +165,15 @@ fn stays_in_link_folder(path: &Path, target: &Path) -> Result<(), String> {
         "{} is a link to {}, outside its own folder, so it was not written (a link in a \
          project must not get another file edited). Pass --follow-links to write through it, \
          or --file with the file you mean",
-        path.display(),
-        real.display()
+        shown(path),
+        shown(&real)
     ))
+}
+
+/// A path for the terminal: a link's target is named by whoever made the link, so control
+/// characters in it are escaped (`report::terminal_safe`).
+fn shown(path: &Path) -> String {
+    crate::report::terminal_safe(&path.display().to_string(), &[])
 }
 
 /// `path` with every link and `..` resolved; for a file or folders not there yet, the
