@@ -331,14 +331,15 @@ fn describe_http(meta: &Meta, body: &[u8], hints: &Hints<'_>) -> (String, Option
     // Secrets out before anything is read or cut: a token straddling the excerpt's end
     // would otherwise leave its first part behind, where no search finds it.
     let body = &*redact(body, hints.secrets);
+    // The challenge too: its `error_description` is shortened below.
+    let challenge = meta
+        .www_authenticate
+        .as_deref()
+        .map(|w| String::from_utf8_lossy(&redact(w.as_bytes(), hints.secrets)).into_owned());
     let status = meta.status;
     let reason = status.canonical_reason().unwrap_or("");
     let detail = oauth_description(body)
-        .or_else(|| {
-            meta.www_authenticate
-                .as_deref()
-                .and_then(challenge_description)
-        })
+        .or_else(|| challenge.as_deref().and_then(challenge_description))
         .or_else(|| body_detail(body))
         .unwrap_or_else(|| "(no explanation in the response body)".into());
     let env = hints.token_env;
@@ -376,7 +377,7 @@ fn describe_http(meta: &Meta, body: &[u8], hints: &Hints<'_>) -> (String, Option
     // Built in this order (httpStatus, wwwAuthenticate, …) for readers of raw logs;
     // serde_json's map would sort the keys.
     let mut data: Data = vec![("httpStatus", json!(status.as_u16()))];
-    if let Some(w) = &meta.www_authenticate {
+    if let Some(w) = &challenge {
         data.push(("wwwAuthenticate", json!(w)));
     }
     if let Some(r) = &meta.retry_after {
@@ -619,5 +620,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let excerpt = v["error"]["data"]["body"].as_str().unwrap();
         assert!(excerpt.ends_with("x[redacted]"), "{excerpt}");
+        // The challenge's `error_description` is shortened to 200 characters: after the
+        // redaction too.
+        let www = format!(
+            r#"Bearer error="invalid_token", error_description="{} tok-SECRET-0123456789""#,
+            "y".repeat(190)
+        );
+        let f = Failure::Http(Box::new(meta(401, Some(&www))), Bytes::new());
+        let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
+        assert!(!text.contains("tok-SEC"), "{text}");
     }
 }
