@@ -487,3 +487,67 @@ async fn plain_http_to_loopback_never_goes_through_a_proxy() {
             .any(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}")))
     );
 }
+
+/// Issue 16 item 6, for the OAuth sign-in of a loopback server: discovery, registration and
+/// the token exchange with its plain-http loopback authorization server (the code, the PKCE
+/// verifier, the tokens) go direct too, with `HTTP_PROXY` set. The authorization and
+/// resource servers are the real in-process pair of `support/oauth_peer.rs`; `$BROWSER` is
+/// a script that records the URL, visited here as a browser would.
+///
+/// On the old main: the bridge's requests went to the proxy (a 502), so no sign-in started.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_oauth_sign_in_with_a_loopback_server_never_goes_through_a_proxy() {
+    use crate::support::oauth_peer::{OAuthPeer, PeerConfig};
+    use std::os::unix::fs::PermissionsExt;
+    let peer = OAuthPeer::start(PeerConfig::default()).await;
+    let (proxy, heads) = recording_proxy().await;
+    let home = tempfile::tempdir().unwrap();
+    let urls = home.path().join("urls");
+    let script = home.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", urls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut b = BridgeCmd::new(&peer.mcp_url)
+        .env(
+            "XDG_CONFIG_HOME",
+            home.path().join("config").to_str().unwrap(),
+        )
+        .env("BROWSER", script.to_str().unwrap())
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env("ALL_PROXY", &proxy)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
+        .spawn();
+    b.send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"proxy-test","version":"0"}}}"#).await;
+    // Polled with a deadline, as tests/oauth.rs reads its `$BROWSER` file.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let url = loop {
+        if let Some(u) = std::fs::read_to_string(&urls)
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_string))
+        {
+            break u;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sign-in started:\n{}",
+            b.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let browser = reqwest::Client::builder().no_proxy().build().unwrap();
+    let page = browser.get(&url).send().await.expect("visit");
+    assert_eq!(page.status().as_u16(), 200);
+    let (init, _) = b.recv_response(&serde_json::json!(1)).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "oauth-peer", "{init}");
+    assert_eq!(peer.seen().grants("authorization_code"), 1);
+    b.finish(EXIT).await;
+    let seen = heads.lock().unwrap().clone();
+    assert!(seen.is_empty(), "the proxy saw {seen:?}");
+}
