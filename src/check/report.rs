@@ -124,7 +124,8 @@ impl Reporter {
         let ok = s.ok;
         s.detail = self.safe(&s.detail);
         s.fix = s.fix.map(|fix| {
-            // Line by line: the fix's own line breaks stay, a server's are escaped within.
+            // Line by line, as printed (each line indented under its step): every line made
+            // safe, so none can reach column 0 or hold an escape sequence.
             fix.lines()
                 .map(|l| self.safe(l))
                 .collect::<Vec<_>>()

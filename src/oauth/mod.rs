@@ -120,8 +120,9 @@ impl HttpSettings {
         {
             builder = builder.tls_certs_merge(certs);
         }
-        // No proxy for a loopback MCP server's sign-in (issue 16 item 6), and `--proxy`
-        // never for a loopback host.
+        // No proxy at all for a loopback MCP server's sign-in (issue 16 item 6): its
+        // authorization server may be plain http on loopback, and get the code, the verifier
+        // and the tokens.
         builder = crate::upstream::with_proxy(builder, self.proxy.as_deref(), self.direct)
             .map_err(|e| {
                 format!(
