@@ -717,6 +717,32 @@ fn a_link_out_of_its_folder_is_not_followed_without_follow_links() {
     assert_eq!(backups(&dir.join("real"), "mcp.json").len(), 1);
     assert!(backups(&dir, "mcp.json").is_empty());
 
+    // A folder on the way that is a link out of its own folder: the same rule.
+    let repo2 = h.join("work/repo2");
+    std::fs::create_dir_all(&repo2).unwrap();
+    std::os::unix::fs::symlink(&dir, repo2.join(".cursor")).unwrap();
+    let before = std::fs::read_to_string(dir.join("real/mcp.json")).unwrap();
+    let through = repo2.join(".cursor/mcp.json");
+    let out = wazion(
+        h,
+        &[
+            "config",
+            "cursor",
+            "--write",
+            "--force",
+            "--name",
+            "other",
+            "--file",
+            through.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--follow-links"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("real/mcp.json")).unwrap(),
+        before
+    );
+
     // The link's maker names its target: an escape sequence in that name is not printed raw.
     let evil = project.join("evil.json");
     std::os::unix::fs::symlink(h.join("\u{1b}]0;pwned\u{7}.json"), &evil).unwrap();

@@ -5,7 +5,8 @@
 //! 0600); a symlinked file is written through the link (a dangling link's target is
 //! created) only when the target lies in the link's own folder or below it, or with
 //! `--follow-links` (a repository's `.cursor/mcp.json` linked to `~/.claude.json` must not
-//! get the global file edited); the previous version is saved next to the file actually
+//! get the global file edited), and so is a linked folder on the way inside the home folder;
+//! the previous version is saved next to the file actually
 //! written, never into the link's folder (mode 0600, timestamped, never overwritten), and
 //! the new text replaces the old by a rename in the target's directory; on any failure the
 //! file is left as it was; a file that already holds the entry is not touched.
@@ -81,8 +82,25 @@ pub fn write(
     follow_links: bool,
 ) -> Result<Outcome, String> {
     let target = resolve_links(path)?;
-    if target != path && !follow_links {
-        stays_in_link_folder(path, &target)?;
+    if !follow_links {
+        if target != path {
+            stays_in_link_folder(path, &target)?;
+        }
+        // A folder on the way can be a link too (a repository's `.cursor` linked to
+        // `~/.cursor`): the same rule for each one inside the home folder, where projects
+        // live. The home folder itself and what is above it are the system's business (a
+        // home linked to another disk keeps working).
+        let homes: Vec<PathBuf> = dirs::home_dir()
+            .map(|h| vec![real_path(&h), h])
+            .unwrap_or_default();
+        for folder in path.ancestors().skip(1) {
+            let inside_home = homes.iter().any(|h| folder.starts_with(h) && folder != h);
+            if inside_home
+                && std::fs::symlink_metadata(folder).is_ok_and(|m| m.file_type().is_symlink())
+            {
+                stays_in_link_folder(folder, &real_path(folder))?;
+            }
+        }
     }
     let existing = match std::fs::read_to_string(&target) {
         Ok(s) => Some(s),
