@@ -586,7 +586,7 @@ fn decoded_leak(v: &Value, secret: &str) -> bool {
 ///
 /// On the old main: the `\/` and `\u` spellings reached stdout as written (decoding to the
 /// token), the 200-body and SSE errors were relayed untouched, and `data.body` ended with
-/// `wz/SECRET/t0` (the first part of the cut token).
+/// `wz/SECRET/` (the first part of the cut token).
 #[tokio::test]
 async fn errors_are_redacted_by_value_whatever_the_spelling_status_or_cut() {
     let server = keeper().await;

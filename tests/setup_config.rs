@@ -654,8 +654,9 @@ fn a_closed_stdout_is_not_a_panic() {
 /// secrets) lands next to it, never in the repository. A link to its own folder or below
 /// (`mcp.json -> real/mcp.json`) is still followed by default, its backup next to the target.
 ///
-/// On the old main: the global file was edited without a word and its backup, with the
-/// user's other secrets, was written into the repository's `.cursor/`.
+/// On the old main: the global file was edited (the report said only "a link; wrote …")
+/// and its backup, with the user's other secrets, was written into the repository's
+/// `.cursor/`.
 #[cfg(unix)]
 #[test]
 fn a_link_out_of_its_folder_is_not_followed_without_follow_links() {
