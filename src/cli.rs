@@ -67,6 +67,10 @@ pub enum Command {
         /// Config file to write instead of the client's default location.
         #[arg(long, value_name = "PATH")]
         file: Option<PathBuf>,
+        /// With --write: write through a link to a file outside the link's own folder (by
+        /// default such a link is refused; one to its folder or below is followed).
+        #[arg(long)]
+        follow_links: bool,
         #[command(flatten)]
         bridge: BridgeArgs,
     },
@@ -255,7 +259,8 @@ pub struct BridgeArgs {
     pub ca_file: Option<PathBuf>,
 
     /// Send requests through this proxy (http:// or https://). Without it,
-    /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY and the system's proxy settings are honoured.
+    /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY and the system's proxy settings are honoured. A
+    /// plain-http loopback server is always reached directly (never its token to a proxy).
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 

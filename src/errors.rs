@@ -11,6 +11,8 @@
 //! server's error page may echo the request's headers back, every answer built here has the
 //! configured secrets (the token, `--header` values) cut out before it leaves ([`redact`]).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde_json::json;
 
@@ -88,11 +90,56 @@ pub struct Hints<'a> {
 /// What replaces a secret in an answer.
 const REDACTED: &[u8] = b"[redacted]";
 
-/// `bytes` with every occurrence of every secret replaced by `[redacted]` (borrowed when
-/// none occurs, the usual case: one `memmem` pass per secret).
-pub fn redact<'b>(bytes: &'b [u8], secrets: &[String]) -> std::borrow::Cow<'b, [u8]> {
-    let mut out = std::borrow::Cow::Borrowed(bytes);
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+/// `bytes` with every secret cut out, by value: every occurrence in the raw bytes, and every
+/// JSON string whose decoded text holds one (`\/` as PHP's `json_encode` writes it,
+/// `\u0061`…), which is then written again, plainly escaped, with `[redacted]` in its place.
+/// Borrowed when no secret occurs, the usual case: one `memmem` pass per secret and one
+/// `memchr` for a backslash settle it before anything is decoded.
+pub fn redact<'b>(bytes: &'b [u8], secrets: &[String]) -> Cow<'b, [u8]> {
+    let secrets: Vec<&str> = secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if secrets.is_empty() {
+        return Cow::Borrowed(bytes);
+    }
+    // Decoded text differs from the bytes only where a backslash is: without one, the
+    // byte search is the whole answer.
+    let decoded = match memchr::memchr(b'\\', bytes) {
+        Some(_) => redact_json_strings(bytes, &secrets),
+        None => Cow::Borrowed(bytes),
+    };
+    match decoded {
+        Cow::Borrowed(_) => redact_raw(bytes, &secrets),
+        Cow::Owned(v) => Cow::Owned(redact_raw(&v, &secrets).into_owned()),
+    }
+}
+
+/// Whether `bytes` may hold one of `secrets` once its JSON strings are decoded: a raw
+/// occurrence, or an escape that could spell one of a secret's characters (`\u` always,
+/// `\/` for a `/`, any escape for a quote, backslash or control character). A cheap test
+/// before [`redact`] and before finding out whether a message is an error at all.
+pub fn may_hold_secret(bytes: &[u8], secrets: &[String]) -> bool {
+    let secrets = || secrets.iter().filter(|s| !s.is_empty());
+    if secrets().any(|s| memchr::memmem::find(bytes, s.as_bytes()).is_some()) {
+        return true;
+    }
+    if memchr::memchr(b'\\', bytes).is_none() {
+        return false;
+    }
+    if memchr::memmem::find(bytes, b"\\u").is_some() {
+        return true;
+    }
+    let slash = secrets().any(|s| s.contains('/'));
+    let other = secrets().any(|s| s.chars().any(|c| c == '"' || c == '\\' || c.is_control()));
+    other || (slash && memchr::memmem::find(bytes, b"\\/").is_some())
+}
+
+/// Every occurrence of every secret in `bytes` replaced (borrowed when none occurs).
+fn redact_raw<'b>(bytes: &'b [u8], secrets: &[&str]) -> Cow<'b, [u8]> {
+    let mut out = Cow::Borrowed(bytes);
+    for secret in secrets {
         let finder = memchr::memmem::Finder::new(secret.as_bytes());
         if finder.find(&out).is_none() {
             continue;
@@ -105,9 +152,60 @@ pub fn redact<'b>(bytes: &'b [u8], secrets: &[String]) -> std::borrow::Cow<'b, [
             rest = &rest[i + secret.len()..];
         }
         replaced.extend_from_slice(rest);
-        out = std::borrow::Cow::Owned(replaced);
+        out = Cow::Owned(replaced);
     }
     out
+}
+
+/// Every JSON string token in `bytes` that holds an escape and whose decoded text holds a
+/// secret, written again (serde_json's escaping) with the secret replaced; every other byte
+/// kept. Works on any text: in something that is not JSON, a quoted part that does not
+/// decode is left alone (the raw pass still covers it).
+///
+/// Hand-written scanning (the string tokens' spans) because a parse into `Value` and back
+/// would reorder keys and respell numbers of a message the relay keeps byte for byte.
+fn redact_json_strings<'b>(bytes: &'b [u8], secrets: &[&str]) -> Cow<'b, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0; // bytes[..copied] are in `out` already
+    let mut i = 0;
+    while let Some(open) = memchr::memchr(b'"', &bytes[i..]).map(|o| i + o) {
+        let mut j = open + 1;
+        let mut escaped = false;
+        let close = loop {
+            match bytes.get(j) {
+                None => break None,
+                Some(b'\\') => {
+                    escaped = true;
+                    j += 2;
+                }
+                Some(b'"') => break Some(j),
+                Some(_) => j += 1,
+            }
+        };
+        let Some(close) = close else { break };
+        if escaped
+            && let Ok(token) = std::str::from_utf8(&bytes[open..=close])
+            && let Ok(text) = serde_json::from_str::<String>(token)
+            && secrets.iter().any(|s| text.contains(s))
+        {
+            let mut text = text;
+            for s in secrets {
+                text = text.replace(s, "[redacted]");
+            }
+            let buf = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+            buf.extend_from_slice(&bytes[copied..open]);
+            buf.extend_from_slice(serde_json::Value::from(text).to_string().as_bytes());
+            copied = close + 1;
+        }
+        i = close + 1;
+    }
+    match out {
+        None => Cow::Borrowed(bytes),
+        Some(mut buf) => {
+            buf.extend_from_slice(&bytes[copied..]);
+            Cow::Owned(buf)
+        }
+    }
 }
 
 /// If `body` is a JSON-RPC response, returns it as the answer to `id` (raw id text):
@@ -131,8 +229,8 @@ pub fn relay_as_answer(body: &[u8], id: &str) -> Option<Bytes> {
 pub fn answer(id: &str, failure: &Failure, hints: &Hints<'_>) -> Bytes {
     let message = unredacted_answer(id, failure, hints);
     match redact(&message, hints.secrets) {
-        std::borrow::Cow::Borrowed(_) => message,
-        std::borrow::Cow::Owned(v) => Bytes::from(v),
+        Cow::Borrowed(_) => message,
+        Cow::Owned(v) => Bytes::from(v),
     }
 }
 
@@ -241,14 +339,18 @@ fn describe(failure: &Failure, hints: &Hints<'_>) -> (String, Option<Data>) {
 }
 
 fn describe_http(meta: &Meta, body: &[u8], hints: &Hints<'_>) -> (String, Option<Data>) {
+    // Secrets out before anything is read or cut: a token straddling the excerpt's end
+    // would otherwise leave its first part behind, where no search finds it.
+    let body = &*redact(body, hints.secrets);
+    // The challenge too: its `error_description` is shortened below.
+    let challenge = meta
+        .www_authenticate
+        .as_deref()
+        .map(|w| String::from_utf8_lossy(&redact(w.as_bytes(), hints.secrets)).into_owned());
     let status = meta.status;
     let reason = status.canonical_reason().unwrap_or("");
     let detail = oauth_description(body)
-        .or_else(|| {
-            meta.www_authenticate
-                .as_deref()
-                .and_then(challenge_description)
-        })
+        .or_else(|| challenge.as_deref().and_then(challenge_description))
         .or_else(|| body_detail(body))
         .unwrap_or_else(|| "(no explanation in the response body)".into());
     let env = hints.token_env;
@@ -286,7 +388,7 @@ fn describe_http(meta: &Meta, body: &[u8], hints: &Hints<'_>) -> (String, Option
     // Built in this order (httpStatus, wwwAuthenticate, …) for readers of raw logs;
     // serde_json's map would sort the keys.
     let mut data: Data = vec![("httpStatus", json!(status.as_u16()))];
-    if let Some(w) = &meta.www_authenticate {
+    if let Some(w) = &challenge {
         data.push(("wwwAuthenticate", json!(w)));
     }
     if let Some(r) = &meta.retry_after {
@@ -486,5 +588,57 @@ mod tests {
         let f = Failure::Http(Box::new(meta(401, None)), Bytes::from(body));
         let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
         assert_eq!(text, body.replace("tok-SECRET", "[redacted]"));
+    }
+
+    #[test]
+    fn redaction_works_on_decoded_values() {
+        let secrets = ["wz/SECRET+1".to_string()];
+        // PHP's `\/`, a `\u` spelling, and a plain one: all cut, other bytes kept.
+        let body =
+            br#"{"a":"wz\/SECRET+1","b":"\u0077z/SECRET\u002b1 x","c":1.0,"d":"wz/SECRET+1"}"#;
+        let out = redact(body, &secrets);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"a":"[redacted]","b":"[redacted] x","c":1.0,"d":"[redacted]"}"#
+        );
+        // Nothing to cut: borrowed, even with escapes about.
+        let clean = br#"{"a":"x\/y\u0041","n":1e3}"#;
+        assert!(matches!(redact(clean, &secrets), Cow::Borrowed(_)));
+        assert!(may_hold_secret(clean, &secrets)); // `\u`: it must look
+        assert!(!may_hold_secret(br#"{"a":"x\"y"}"#, &secrets));
+        assert!(!may_hold_secret(b"plain", &secrets));
+        // Not JSON at all: a raw occurrence is still cut.
+        assert_eq!(
+            &*redact(b"<p>wz/SECRET+1</p>", &secrets),
+            b"<p>[redacted]</p>"
+        );
+    }
+
+    #[test]
+    fn the_excerpt_is_cut_after_the_redaction() {
+        let secrets = ["tok-SECRET-0123456789".to_string()];
+        let hints = Hints {
+            secrets: &secrets,
+            ..HINTS
+        };
+        let page = format!(
+            "{}tok-SECRET-0123456789 tail",
+            "x".repeat(BODY_EXCERPT - 10)
+        );
+        let f = Failure::Http(Box::new(meta(500, None)), Bytes::from(page));
+        let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
+        assert!(!text.contains("tok-SEC"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let excerpt = v["error"]["data"]["body"].as_str().unwrap();
+        assert!(excerpt.ends_with("x[redacted]"), "{excerpt}");
+        // The challenge's `error_description` is shortened to 200 characters: after the
+        // redaction too.
+        let www = format!(
+            r#"Bearer error="invalid_token", error_description="{} tok-SECRET-0123456789""#,
+            "y".repeat(190)
+        );
+        let f = Failure::Http(Box::new(meta(401, Some(&www))), Bytes::new());
+        let text = String::from_utf8(answer("1", &f, &hints).to_vec()).unwrap();
+        assert!(!text.contains("tok-SEC"), "{text}");
     }
 }

@@ -59,17 +59,67 @@ impl ToolFilter {
     }
 }
 
-/// `params.name` of a `tools/call` request.
-pub fn called_tool(request: &[u8]) -> Option<String> {
+/// What a `tools/call` names as its tool.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Called {
+    /// One string `params.name` (escapes decoded: the name the server reads).
+    Tool(String),
+    /// Two `params` objects or two `name` members: which one counts is the reader's choice,
+    /// so the message means different things to different servers. Never forwarded.
+    Ambiguous(String),
+    /// No `params`, no `name`, or a `name` that is not a string: there is no tool to judge.
+    Unreadable(String),
+}
+
+/// `params.name` of a `tools/call` (a request or a notification), read strictly: a
+/// duplicate member is [`Called::Ambiguous`], not whichever comes last.
+pub fn called_tool(message: &[u8]) -> Called {
     #[derive(Deserialize)]
     struct Params<'a> {
         #[serde(borrow)]
         name: Option<Cow<'a, str>>,
     }
-    crate::jsonrpc::params::<Params<'_>>(request)
-        .ok()??
-        .name
-        .map(Cow::into_owned)
+    // serde's derived structs refuse a duplicate member (`params` in the envelope, `name` in
+    // `params`), whatever its spelling (`"na\u006de"` is `name`).
+    match crate::jsonrpc::params::<Params<'_>>(message) {
+        Ok(Some(Params { name: Some(name) })) => Called::Tool(name.into_owned()),
+        Ok(Some(Params { name: None })) => Called::Unreadable("it has no tool name".into()),
+        Ok(None) => Called::Unreadable("it has no params".into()),
+        Err(e) if e.to_string().starts_with("duplicate field") => {
+            Called::Ambiguous(format!("it names its tool twice ({e})"))
+        }
+        Err(e) => Called::Unreadable(format!("its tool name is not a string ({e})")),
+    }
+}
+
+/// Why a `tools/call` must not reach the server, if it must not: a tool hidden by the
+/// filter, a tool named ambiguously (always refused, filter or not), or, when a filter is
+/// set, no readable tool name (the filter fails closed). `None`: forward it.
+pub fn refusal(filter: Option<&ToolFilter>, message: &[u8]) -> Option<String> {
+    // Without a filter only an ambiguous name matters, and it needs two `name` members (or
+    // an escape to spell one): a byte search settles nearly every call without a parse.
+    if filter.is_none() {
+        let names = memchr::memmem::find_iter(message, b"\"name\"")
+            .take(2)
+            .count();
+        if names < 2 && memchr::memmem::find(message, b"\\u").is_none() {
+            return None;
+        }
+    }
+    match (called_tool(message), filter) {
+        (Called::Ambiguous(why), _) => Some(format!(
+            "tools/call refused: {why}; which tool is meant depends on which duplicate the \
+             server keeps, so it was not sent. Send one params object with one name"
+        )),
+        (Called::Tool(name), Some(f)) if !f.is_visible(&name) => {
+            Some(format!("Unknown tool: {name}"))
+        }
+        (Called::Unreadable(why), Some(_)) => Some(format!(
+            "tools/call refused: {why}, and --allow-tool/--deny-tool can only let through a \
+             call whose tool is known"
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -106,8 +156,28 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_called_tool() {
+    fn reads_the_called_tool_strictly() {
         let r = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"no"},"name":"get_x"}}"#;
-        assert_eq!(called_tool(r).as_deref(), Some("get_x"));
+        assert_eq!(called_tool(r), Called::Tool("get_x".into()));
+        let escaped = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete\u005forder"}}"#;
+        assert_eq!(called_tool(escaped), Called::Tool("delete_order".into()));
+        for twice in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","na\u006de":"b"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}"#,
+        ] {
+            assert!(matches!(called_tool(twice), Called::Ambiguous(_)), "{twice:?}");
+            assert!(refusal(None, twice).is_some());
+        }
+        let number = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#;
+        assert!(matches!(called_tool(number), Called::Unreadable(_)));
+        assert_eq!(refusal(None, number), None); // the server's own error, unfiltered
+        let f = filter(&["get_*"], &[]);
+        assert!(refusal(Some(&f), number).is_some());
+        assert_eq!(refusal(Some(&f), r), None);
+        assert_eq!(
+            refusal(Some(&f), escaped).as_deref(),
+            Some("Unknown tool: delete_order")
+        );
     }
 }

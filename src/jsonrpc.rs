@@ -26,6 +26,9 @@ pub struct Envelope<'a> {
     pub kind: Kind,
     pub id: Option<&'a RawValue>,
     pub method: Option<Cow<'a, str>>,
+    /// A response with an `error` member: the one kind of server message whose text the
+    /// bridge may edit (secrets cut out, `errors::redact`).
+    pub is_error: bool,
 }
 
 impl Envelope<'_> {
@@ -63,6 +66,12 @@ struct RawEnvelope<'a> {
     result: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     error: Option<&'a RawValue>,
+    /// Not read, but named so that two `params` members are refused like two ids (serde
+    /// refuses a duplicate field): which one counts would be the reader's choice. Skipping it
+    /// costs what skipping an unknown member does.
+    #[serde(default)]
+    #[allow(dead_code)]
+    params: Option<serde::de::IgnoredAny>,
 }
 
 /// Keeps an explicit `null` as `Some("null")` instead of folding it into "absent".
@@ -120,6 +129,16 @@ pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, Invalid> {
 pub fn parse_single(text: &str) -> Result<Envelope<'_>, Invalid> {
     let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
         Ok(raw) => raw,
+        Err(e) if e.is_data() && e.to_string().starts_with("duplicate field") => {
+            // Still answered (under its first id), so the sender does not wait forever.
+            return Err(Invalid {
+                code: -32600,
+                reason: format!(
+                    "a member appears twice ({e}); which one counts would be the reader's choice"
+                ),
+                id: sniff_id(text.as_bytes()),
+            });
+        }
         Err(e) => {
             let code = if e.is_data() { -32600 } else { -32700 };
             return Err(Invalid {
@@ -169,6 +188,7 @@ pub fn parse_single(text: &str) -> Result<Envelope<'_>, Invalid> {
         kind,
         id: raw.id,
         method: raw.method,
+        is_error: kind == Kind::Response && raw.error.is_some(),
     })
 }
 
@@ -534,6 +554,19 @@ mod tests {
                 .code,
             -32600
         );
+    }
+
+    #[test]
+    fn a_member_given_twice_is_refused() {
+        for twice in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{},"params":{"a":1}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"x","method":"y"}"#,
+        ] {
+            let e = parse(twice).unwrap_err();
+            assert_eq!(e.code, -32600, "{}", e.reason);
+            assert!(e.reason.contains("twice"), "{}", e.reason);
+        }
     }
 
     #[test]

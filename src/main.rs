@@ -23,6 +23,7 @@ fn main() {
             force,
             name,
             file,
+            follow_links,
             bridge,
         }) => client_config::run(client_config::Request {
             client,
@@ -30,6 +31,7 @@ fn main() {
             force,
             name,
             file,
+            follow_links,
             args: bridge,
         }),
     };

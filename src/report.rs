@@ -55,3 +55,49 @@ impl Out {
 pub fn warn(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
+
+/// `text` fit for a terminal, for every string that came from a server (error messages,
+/// server names, `issuer`, `scope`, `error_description`…): each of `secrets` cut out, and
+/// every control character (C0, DEL, C1: ESC, BEL, CR, line breaks…) and bidirectional
+/// override written as a visible escape (`\x1b`, `\u{9b}`), so a server can neither set the
+/// terminal's title, clear the screen, overwrite a line, nor print a line of its own (a
+/// fake "All checks passed"). Text without any comes back as it was.
+///
+/// Hand-written: the rule is one `match` over characters, and it must cover what a crate
+/// for ANSI stripping leaves (CR, line breaks, C1, bidi overrides).
+pub fn terminal_safe(text: &str, secrets: &[String]) -> String {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        if text.contains(s.as_str()) {
+            text = std::borrow::Cow::Owned(text.replace(s.as_str(), "[redacted]"));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{0}'..='\u{1f}' | '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_characters_and_secrets_are_made_harmless() {
+        let hostile = "ok\x1b]0;pwned\x07\x1b[2J\r\nAll checks passed\u{9b}31m\u{202e}tok-1 \u{7f}";
+        let safe = terminal_safe(hostile, &["tok-1".to_string()]);
+        assert_eq!(
+            safe,
+            "ok\\x1b]0;pwned\\x07\\x1b[2J\\x0d\\x0aAll checks passed\\u{9b}31m\\u{202e}[redacted] \\x7f"
+        );
+        assert!(!safe.chars().any(char::is_control));
+        assert_eq!(terminal_safe("server é 1.0 ✓", &[]), "server é 1.0 ✓");
+    }
+}

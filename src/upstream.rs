@@ -313,16 +313,16 @@ impl Upstream {
         // all that reqwest's retry layer retries: it is turned off there, because arming it
         // clones every request's headers, URI and extensions (1 200 of the 84 000
         // instructions a call cost, callgrind, issue #4).
-        if settings.url.scheme() == "http" && !https_proxy_possible(settings.proxy.as_deref()) {
+        let direct = bypasses_proxies(&settings.url);
+        if settings.url.scheme() == "http"
+            && (direct || !https_proxy_possible(settings.proxy.as_deref()))
+        {
             builder = builder
                 .tls_certs_only(Vec::new())
                 .retry(reqwest::retry::never().max_retries_per_request(0));
         }
-        if let Some(proxy) = &settings.proxy {
-            let proxy = reqwest::Proxy::all(proxy.as_str())
-                .map_err(|e| format!("--proxy is not a usable proxy URL ({})", plain_cause(&e)))?;
-            builder = builder.proxy(proxy);
-        }
+        let builder = with_proxy(builder, settings.proxy.as_deref(), direct)
+            .map_err(|e| format!("--proxy is not a usable proxy URL ({})", plain_cause(&e)))?;
         let client = builder
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", plain_cause(&e)))?;
@@ -367,6 +367,11 @@ impl Upstream {
     /// The OAuth token holder, when OAuth is possible for this server.
     pub fn authorizer(&self) -> Option<&crate::oauth::Authorizer> {
         self.auth.as_deref()
+    }
+
+    /// The authorizer, shared (for `check`'s report, which cuts its tokens out).
+    pub fn shared_authorizer(&self) -> Option<std::sync::Arc<crate::oauth::Authorizer>> {
+        self.auth.clone()
     }
 
     /// Sends what `make` builds; with OAuth, with the current token, and again after a
@@ -560,6 +565,30 @@ impl Upstream {
             _ => Bytes::from(chunks.concat()),
         })
     }
+}
+
+/// `builder` with its proxies: none at all when `direct` (a plain-http server on loopback:
+/// a proxy would see its requests in clear, bearer token included, and a remote proxy's
+/// loopback is not this machine's anyway); otherwise `--proxy` (`flag`), or else the
+/// environment's and system's settings (reqwest's default). An https loopback server still
+/// follows the proxy settings (the token travels inside TLS; `NO_PROXY` decides).
+pub fn with_proxy(
+    builder: reqwest::ClientBuilder,
+    flag: Option<&str>,
+    direct: bool,
+) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+    if direct {
+        return Ok(builder.no_proxy());
+    }
+    Ok(match flag {
+        Some(p) => builder.proxy(reqwest::Proxy::all(p)?),
+        None => builder,
+    })
+}
+
+/// Whether requests to `url` go out without any proxy: plain http to a loopback host.
+pub fn bypasses_proxies(url: &reqwest::Url) -> bool {
+    url.scheme() == "http" && crate::netutil::is_loopback(url)
 }
 
 /// Whether requests to a plain-http endpoint may go through an https proxy: `--proxy`, or

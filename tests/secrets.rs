@@ -553,3 +553,165 @@ async fn the_check_catches_a_reflected_token() {
     // The marker alone (a cut secret) is caught as well.
     assert_eq!(leaking(&[], "x\nBearer wz_SECRET_t0\ny").len(), 1);
 }
+
+/// A token written with a `/`, as OAuth and many API tokens are, so `\/` spells it too.
+const SLASHED: &str = "wz/SECRET/t0k3n+Q9";
+
+/// `text` with every character written as a `\u` escape (what some encoders emit).
+fn u_escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect()
+}
+
+/// Whether any JSON string in `v` (keys too), once decoded, holds `secret` or the marker.
+fn decoded_leak(v: &Value, secret: &str) -> bool {
+    match v {
+        Value::String(s) => s.contains(secret) || s.contains(MARKER),
+        Value::Array(a) => a.iter().any(|x| decoded_leak(x, secret)),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, x)| k.contains(secret) || decoded_leak(x, secret)),
+        _ => false,
+    }
+}
+
+/// Issue 16 item 3: redaction works on values, not spellings, in every error that reaches
+/// the client whatever the HTTP status, before any cut. The server echoes the token in
+/// errors written as PHP's `json_encode` writes it (`\/`), fully `\u`-escaped, inside a
+/// JSON-RPC error in a 200 JSON body and in an SSE event, in a 401 JSON-RPC body, in an
+/// OAuth-style 400 body's `error_description`, and plainly across the 2 KiB cut of
+/// `data.body` in a 500 page. No decoded string the client gets holds the token or a part
+/// of it; a result (not an error) echoing it is relayed unchanged, as the relay promises.
+///
+/// On the old main: the `\/` and `\u` spellings reached stdout as written (decoding to the
+/// token), the 200-body and SSE errors were relayed untouched, and `data.body` ended with
+/// `wz/SECRET/` (the first part of the cut token).
+#[tokio::test]
+async fn errors_are_redacted_by_value_whatever_the_spelling_status_or_cut() {
+    let server = keeper().await;
+    let php = SLASHED.replace('/', "\\/");
+    let uni = u_escaped(SLASHED);
+    let s = &server;
+    s.once(
+        has_id(r#""json200""#),
+        json(
+            200,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":"json200","error":{{"code":-32000,"message":"token {php} is not valid","data":{{"seen":"Bearer {uni}"}}}}}}"#
+            ),
+        ),
+    );
+    s.once(
+        has_id(r#""sse200""#),
+        sse(vec![Sse::msg(&format!(
+            r#"{{"jsonrpc":"2.0","id":"sse200","error":{{"code":-32001,"message":"you sent {uni}"}}}}"#
+        ))]),
+    );
+    s.once(
+        has_id(r#""rpc401""#),
+        json(
+            401,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":"rpc401","error":{{"code":-32000,"message":"Unauthorized: {php}"}}}}"#
+            ),
+        ),
+    );
+    s.once(
+        has_id(r#""oauth400""#),
+        json(
+            400,
+            format!(r#"{{"error":"invalid_request","error_description":"bad token {php}"}}"#),
+        ),
+    );
+    // The token starts 10 bytes before the 2 KiB excerpt ends.
+    let page = format!("{}{SLASHED} was refused", "x".repeat(2048 - 10));
+    s.once(has_id(r#""cut500""#), text(500, &page));
+    s.once(
+        has_id(r#""result""#),
+        json(
+            200,
+            format!(r#"{{"jsonrpc":"2.0","id":"result","result":{{"echo":"{php}"}}}}"#),
+        ),
+    );
+
+    let mut run = Run {
+        b: BridgeCmd::new(&server.url()).token(SLASHED).spawn(),
+        stdout: Vec::new(),
+    };
+    run.handshake().await;
+    let call = |id: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":"{id}","method":"tools/call","params":{{"name":"x"}}}}"#)
+    };
+    for (id, code) in [
+        ("json200", -32000),
+        ("sse200", -32001),
+        ("rpc401", -32000),
+        ("oauth400", -32603),
+        ("cut500", -32603),
+    ] {
+        let v = run.error(&call(id), &format!("\"{id}\""), code).await;
+        assert!(
+            !decoded_leak(&v, SLASHED),
+            "{id}: the token reached the client: {v}"
+        );
+        let line = run.stdout.last().unwrap().clone();
+        assert!(line.contains("[redacted]"), "{id}: nothing was cut: {line}");
+        assert!(!line.contains(MARKER), "{id}: {line}");
+    }
+    let cut: Value = serde_json::from_str(
+        run.stdout
+            .iter()
+            .find(|l| l.contains("cut500"))
+            .expect("the cut500 answer"),
+    )
+    .unwrap();
+    let excerpt = cut["error"]["data"]["body"].as_str().unwrap();
+    // Cut after the redaction: the excerpt ends where the whole token was.
+    assert!(excerpt.ends_with("x[redacted]"), "{excerpt:?}");
+    assert!(!excerpt.contains("wz/"), "a part of the token: {excerpt:?}");
+
+    // A result is relayed byte for byte, token included: only errors are edited.
+    run.send(&call("result")).await;
+    let v = run.answer(r#""result""#).await;
+    assert_eq!(v["result"]["echo"], SLASHED);
+    assert!(run.stdout.last().unwrap().contains(&php));
+}
+
+/// Issue 16 item 3, on a claimed answer: the `initialize` answer is inspected by the bridge
+/// before the client sees it (the era decision); a JSON-RPC error there that echoes the
+/// token in PHP's spelling reaches the client with the token cut out too.
+///
+/// On the old main: relayed as the server wrote it, `wz\/SECRET\/…` decoding to the token.
+#[tokio::test]
+async fn a_claimed_initialize_error_is_redacted_too() {
+    let server = Scripted::start().await;
+    let php = SLASHED.replace('/', "\\/");
+    server.always(
+        |r| r.is_rpc("initialize"),
+        move |r| {
+            json(
+                200,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32001,"message":"token {php} revoked"}}}}"#,
+                    r.rpc_id_raw().unwrap()
+                ),
+            )
+        },
+    );
+    let mut run = Run {
+        b: BridgeCmd::new(&server.url()).token(SLASHED).spawn(),
+        stdout: Vec::new(),
+    };
+    run.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{VERSION}","capabilities":{{}},"clientInfo":{{"name":"secrets-test","version":"0"}}}}}}"#
+    ))
+    .await;
+    let v = run.answer("0").await;
+    assert_eq!(v["error"]["code"], -32001, "{v}");
+    assert!(
+        !decoded_leak(&v, SLASHED),
+        "the token reached the client: {v}"
+    );
+    assert_eq!(v["error"]["message"], "token [redacted] revoked");
+}

@@ -203,7 +203,9 @@ async fn a_proxy_failure_names_the_proxy() {
         l.local_addr().unwrap().port()
     };
     let proxy = format!("http://127.0.0.1:{port}");
-    let out = run(&["check", &server.url(), "--proxy", &proxy]).await;
+    // https: plain http to loopback never goes through a proxy (issue 16 item 6).
+    let url = server.url().replace("http://", "https://");
+    let out = run(&["check", &url, "--proxy", &proxy]).await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     let fail = fail_line(&t);
@@ -330,4 +332,140 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(1), "--json {json}: {err}");
         assert!(err.is_empty(), "--json {json}: {err}");
     }
+}
+
+/// Issue 16 item 6, as `check` reports it: with `HTTP_PROXY` and `--proxy` set, a plain-http
+/// loopback server is checked directly (no "proxy" step, DNS and TCP against the server) and
+/// passes; the proxy, a dead port, is never tried.
+///
+/// On the old main: the proxy step named the proxy and the TCP step failed against it.
+#[tokio::test]
+async fn check_reaches_a_loopback_server_without_the_proxy() {
+    let server = Scripted::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let proxy = format!("http://127.0.0.1:{port}");
+    let mut cmd = command(&["check", &server.url(), "--proxy", &proxy]);
+    cmd.env("HTTP_PROXY", &proxy)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run wazion-mcp"))
+        .await
+        .expect("join");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!t.contains("proxy"), "{t}");
+    assert!(t.contains("All checks passed"), "{t}");
+}
+
+/// Issue 16 item 4: what `check` prints is safe on a terminal. A hostile server names itself
+/// with escape sequences (set the terminal title, clear the screen, a carriage return and a
+/// line break, then a fake "All checks passed" line, a C1 CSI, a bidi override) and answers
+/// `tools/list` with an error that echoes the token between more of them. Neither the text
+/// report nor `--json` carries a control character, the token, or a line of the server's
+/// own; the one verdict line is the real one ("A check failed").
+///
+/// On the old main: the ESC/BEL/CR bytes reached stdout as they were, the fake verdict was a
+/// line of its own, and the echoed token was printed.
+#[tokio::test]
+async fn a_hostile_server_cannot_write_on_the_terminal() {
+    let hostile = r"\u001b]0;pwned\u0007\u001b[2J\u001b[H\r\nAll checks passed: the bridge will work with these settings.\n\u009b31m\u202e\u007f";
+    let server = Scripted::start().await;
+    server.always(
+        |r| r.is_rpc("initialize"),
+        move |_| {
+            scripted::json(
+                200,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":"wazion-mcp-check-1","result":{{"protocolVersion":"2025-06-18","capabilities":{{}},"serverInfo":{{"name":"evil{hostile}","version":"1{hostile}"}}}}}}"#
+                ),
+            )
+        },
+    );
+    server.always(
+        |r| r.is_rpc("tools/list"),
+        move |_| {
+            scripted::json(
+                200,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":"wazion-mcp-check-2","error":{{"code":-32000,"message":"no{hostile} for {SECRET}{hostile}"}}}}"#
+                ),
+            )
+        },
+    );
+    for json in [false, true] {
+        let mut args = vec!["check", &*server.url().leak()];
+        if json {
+            args.push("--json");
+        }
+        let out = run(&args).await;
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        let bad: Vec<char> = t
+            .chars()
+            .filter(|c| (c.is_control() && *c != '\n') || ('\u{202a}'..='\u{2069}').contains(c))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "control characters reached the terminal: {bad:?}\n{t:?}"
+        );
+        assert!(!t.contains(SECRET), "the token was printed:\n{t}");
+        assert!(t.contains("evil"), "the server's name is still shown:\n{t}");
+        if json {
+            let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            assert_eq!(report["ok"], false);
+        } else {
+            let verdicts: Vec<&str> = t
+                .lines()
+                .filter(|l| l.starts_with("All checks passed") || l.starts_with("A check failed"))
+                .collect();
+            assert_eq!(verdicts, ["A check failed: see the fix above."], "{t}");
+        }
+    }
+}
+
+/// Issue 16 item 4, for `auth status`: a stored sign-in whose issuer and scope came from a
+/// hostile authorization server (escape sequences, a line break and a fake verdict, the
+/// access token itself in the scope) is shown with the token cut out and every control
+/// character escaped.
+///
+/// On the old main: the issuer's ESC/BEL bytes and the scope's line break reached stdout
+/// as they were, and the scope printed the access token.
+#[cfg(unix)]
+#[tokio::test]
+async fn auth_status_shows_a_hostile_sign_in_safely() {
+    use std::os::unix::fs::PermissionsExt;
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path().join("wazion-mcp/oauth");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let access = "at-hostile-SECRET-4f3e";
+    let stored = serde_json::json!({
+        "server": "http://127.0.0.1:9/mcp",
+        "issuer": "https://as.example\u{1b}]0;pwned\u{7}\u{1b}[2J",
+        "client": {"client_id": "c", "auth_method": "none", "kind": "registered"},
+        "access_token": access,
+        "scope": format!("mcp\r\nAll checks passed\u{9b}31m {access}"),
+        "obtained_at": 1,
+    });
+    let file = dir.join("hostile.json");
+    std::fs::write(&file, stored.to_string()).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut cmd = command(&["auth", "status"]);
+    cmd.env("XDG_CONFIG_HOME", config.path());
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("as.example"), "the sign-in is listed:\n{t}");
+    let bad: Vec<char> = t.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(bad.is_empty(), "control characters: {bad:?}\n{t:?}");
+    assert!(!t.contains(access), "the access token was printed:\n{t}");
+    assert!(
+        !t.lines().any(|l| l.starts_with("All checks passed")),
+        "{t}"
+    );
 }

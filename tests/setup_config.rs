@@ -102,9 +102,10 @@ fn a_write_keeps_the_files_mode_and_new_files_are_private() {
     assert!(backups(&h.join(".gemini"), "settings.json").is_empty());
 }
 
-/// A config kept in a dotfiles folder and linked from HOME is written through the link: the
-/// link stays a link, the target gets the entry, and the backup lands next to the link (not
-/// in the dotfiles folder, which may be a repository).
+/// A config kept in a dotfiles folder and linked from HOME is written through the link when
+/// asked with `--follow-links` (the target is outside the link's folder, issue 16 item 7):
+/// the link stays a link, the target gets the entry, and the backup lands next to the file
+/// written, never in the link's folder.
 #[cfg(unix)]
 #[test]
 fn a_symlinked_config_is_written_through_the_link() {
@@ -117,7 +118,7 @@ fn a_symlinked_config_is_written_through_the_link() {
     std::fs::write(&real, r#"{"mcpServers":{"other":{"command":"x"}}}"#).unwrap();
     let link = h.join(".cursor/mcp.json");
     std::os::unix::fs::symlink("../dotfiles/cursor-mcp.json", &link).unwrap();
-    let out = wazion(h, &["config", "cursor", "--write"]);
+    let out = wazion(h, &["config", "cursor", "--write", "--follow-links"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         std::fs::symlink_metadata(&link)
@@ -129,11 +130,11 @@ fn a_symlinked_config_is_written_through_the_link() {
     let v = read_json(&real);
     assert_eq!(v["mcpServers"]["other"]["command"], "x");
     assert!(v["mcpServers"]["wazion"]["command"].is_string(), "{v}");
-    assert_eq!(backups(&h.join(".cursor"), "mcp.json").len(), 1);
-    let in_dotfiles = std::fs::read_dir(&dotfiles).unwrap().count();
+    assert_eq!(backups(&dotfiles, "cursor-mcp.json").len(), 1);
+    let in_link_folder = std::fs::read_dir(h.join(".cursor")).unwrap().count();
     assert_eq!(
-        in_dotfiles, 1,
-        "nothing but the config in the dotfiles folder"
+        in_link_folder, 1,
+        "nothing but the link in the link's folder"
     );
     assert!(text(&out).contains("a link; wrote"), "{}", text(&out));
 }
@@ -833,4 +834,119 @@ fn the_suggested_write_line_keeps_the_url_and_the_name() {
         "{written}"
     );
     assert!(written["mcpServers"].get("wazion").is_none(), "{written}");
+}
+
+/// Issue 16 item 7: `config --write` stays inside what the user pointed at. A repository
+/// ships `.cursor/mcp.json` as a link to the user's global `~/.claude.json`: the write is
+/// refused (exit 1, the global file and the repository untouched, the way out named); with
+/// `--follow-links` it goes through, and the backup of the global file (holding its other
+/// secrets) lands next to it, never in the repository. A link to its own folder or below
+/// (`mcp.json -> real/mcp.json`) is still followed by default, its backup next to the target.
+///
+/// On the old main: the global file was edited (the report said only "a link; wrote …")
+/// and its backup, with the user's other secrets, was written into the repository's
+/// `.cursor/`.
+#[cfg(unix)]
+#[test]
+fn a_link_out_of_its_folder_is_not_followed_without_follow_links() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let global = h.join(".claude.json");
+    let original =
+        r#"{"mcpServers":{"other":{"command":"x","env":{"OTHER_TOKEN":"kept-secret"}}}}"#;
+    std::fs::write(&global, original).unwrap();
+    let project = h.join("work/repo/.cursor");
+    std::fs::create_dir_all(&project).unwrap();
+    let link = project.join("mcp.json");
+    std::os::unix::fs::symlink(&global, &link).unwrap();
+    let file = link.to_str().unwrap();
+
+    let out = wazion(h, &["config", "cursor", "--write", "--file", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--follow-links"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&global).unwrap(), original);
+    assert_eq!(
+        std::fs::read_dir(&project).unwrap().count(),
+        1,
+        "only the link"
+    );
+    assert!(backups(h, ".claude.json").is_empty());
+
+    let out = wazion(
+        h,
+        &[
+            "config",
+            "cursor",
+            "--write",
+            "--file",
+            file,
+            "--follow-links",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(read_json(&global)["mcpServers"]["wazion"].is_object());
+    assert_eq!(
+        backups(h, ".claude.json").len(),
+        1,
+        "next to the file written"
+    );
+    assert_eq!(
+        std::fs::read_dir(&project).unwrap().count(),
+        1,
+        "no backup in the repository"
+    );
+
+    // Within its folder: followed without the flag; the backup next to the target.
+    let dir = h.join(".cursor");
+    std::fs::create_dir_all(dir.join("real")).unwrap();
+    std::fs::write(dir.join("real/mcp.json"), "{}").unwrap();
+    std::os::unix::fs::symlink("real/mcp.json", dir.join("mcp.json")).unwrap();
+    let out = wazion(h, &["config", "cursor", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(read_json(&dir.join("real/mcp.json"))["mcpServers"]["wazion"].is_object());
+    assert_eq!(backups(&dir.join("real"), "mcp.json").len(), 1);
+    assert!(backups(&dir, "mcp.json").is_empty());
+
+    // A folder on the way that is a link out of its own folder: the same rule.
+    let repo2 = h.join("work/repo2");
+    std::fs::create_dir_all(&repo2).unwrap();
+    std::os::unix::fs::symlink(&dir, repo2.join(".cursor")).unwrap();
+    let before = std::fs::read_to_string(dir.join("real/mcp.json")).unwrap();
+    let through = repo2.join(".cursor/mcp.json");
+    let out = wazion(
+        h,
+        &[
+            "config",
+            "cursor",
+            "--write",
+            "--force",
+            "--name",
+            "other",
+            "--file",
+            through.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--follow-links"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("real/mcp.json")).unwrap(),
+        before
+    );
+
+    // The link's maker names its target: an escape sequence in that name is not printed raw.
+    let evil = project.join("evil.json");
+    std::os::unix::fs::symlink(h.join("\u{1b}]0;pwned\u{7}.json"), &evil).unwrap();
+    let out = wazion(
+        h,
+        &[
+            "config",
+            "cursor",
+            "--write",
+            "--file",
+            evil.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains('\u{1b}'), "{:?}", text(&out));
+    assert!(text(&out).contains("\\x1b]0;pwned"), "{}", text(&out));
 }

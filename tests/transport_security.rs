@@ -13,6 +13,7 @@
 //! H1 (every client message is a POST to the endpoint: never turned into a GET), H16/H20
 //! (session headers kept across a same-origin redirect).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::driver::{Bridge, BridgeCmd, assert_jsonrpc};
@@ -414,4 +415,139 @@ async fn ca_file_without_a_certificate_is_refused_at_startup() {
     let named = b.wait_stderr_line(EXIT, |l| l.contains("--ca-file")).await;
     assert!(named.is_some(), "stderr:\n{}", b.stderr());
     let _ = std::fs::remove_file(path);
+}
+
+/// A stand-in for a proxy on 127.0.0.1 that records every connection made to it (and
+/// answers each request with a 502, as a proxy that cannot reach the target would).
+async fn recording_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 16 * 1024];
+                let n = client.read(&mut head).await.unwrap_or(0);
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head[..n]).into_owned());
+                let _ = client
+                    .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, heads)
+}
+
+/// Issue 16 item 6: plain http to a loopback server never goes through a proxy, whether it
+/// comes from `HTTP_PROXY` / `ALL_PROXY` or from `--proxy`: a proxy would read the bearer
+/// token in clear. The proxy here is a real listener on 127.0.0.1 that records every
+/// connection; the session works directly and the proxy sees nothing.
+///
+/// On the old main: every request (token included, `Authorization: Bearer …` in the proxy's
+/// recorded head) went to the proxy, which answered 502, and `initialize` failed.
+#[tokio::test]
+async fn plain_http_to_loopback_never_goes_through_a_proxy() {
+    let server = Scripted::start().await;
+    let (proxy, heads) = recording_proxy().await;
+    let env_proxied = |cmd: BridgeCmd| {
+        cmd.env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("ALL_PROXY", &proxy)
+            .env("NO_PROXY", "")
+            .env("no_proxy", "")
+    };
+    for (what, cmd) in [
+        ("HTTP_PROXY", env_proxied(BridgeCmd::new(&server.url()))),
+        (
+            "--proxy",
+            BridgeCmd::new(&server.url()).arg("--proxy").arg(&proxy),
+        ),
+    ] {
+        let mut b = cmd.token(TOKEN).spawn();
+        let init = b.handshake(VERSION).await;
+        assert!(init.get("result").is_some(), "{what}: {init}");
+        b.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .await;
+        let (list, _) = b.recv_response(&serde_json::json!(1)).await;
+        assert!(list.get("result").is_some(), "{what}: {list}");
+        b.finish(EXIT).await;
+        let seen = heads.lock().unwrap().clone();
+        assert!(seen.is_empty(), "{what}: the proxy saw {seen:?}");
+    }
+    // The server did get the token, directly.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}")))
+    );
+}
+
+/// Issue 16 item 6, for the OAuth sign-in of a loopback server: discovery, registration and
+/// the token exchange with its plain-http loopback authorization server (the code, the PKCE
+/// verifier, the tokens) go direct too, with `HTTP_PROXY` set. The authorization and
+/// resource servers are the real in-process pair of `support/oauth_peer.rs`; `$BROWSER` is
+/// a script that records the URL, visited here as a browser would.
+///
+/// On the old main: the bridge's requests went to the proxy (a 502), so no sign-in started.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_oauth_sign_in_with_a_loopback_server_never_goes_through_a_proxy() {
+    use crate::support::oauth_peer::{OAuthPeer, PeerConfig};
+    use std::os::unix::fs::PermissionsExt;
+    let peer = OAuthPeer::start(PeerConfig::default()).await;
+    let (proxy, heads) = recording_proxy().await;
+    let home = tempfile::tempdir().unwrap();
+    let urls = home.path().join("urls");
+    let script = home.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", urls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut b = BridgeCmd::new(&peer.mcp_url)
+        .env(
+            "XDG_CONFIG_HOME",
+            home.path().join("config").to_str().unwrap(),
+        )
+        .env("BROWSER", script.to_str().unwrap())
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env("ALL_PROXY", &proxy)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
+        .spawn();
+    b.send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"proxy-test","version":"0"}}}"#).await;
+    // Polled with a deadline, as tests/oauth.rs reads its `$BROWSER` file.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let url = loop {
+        if let Some(u) = std::fs::read_to_string(&urls)
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_string))
+        {
+            break u;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sign-in started:\n{}",
+            b.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let browser = reqwest::Client::builder().no_proxy().build().unwrap();
+    let page = browser.get(&url).send().await.expect("visit");
+    assert_eq!(page.status().as_u16(), 200);
+    let (init, _) = b.recv_response(&serde_json::json!(1)).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "oauth-peer", "{init}");
+    assert_eq!(peer.seen().grants("authorization_code"), 1);
+    b.finish(EXIT).await;
+    let seen = heads.lock().unwrap().clone();
+    assert!(seen.is_empty(), "the proxy saw {seen:?}");
 }

@@ -59,6 +59,14 @@ pub async fn main(args: BridgeArgs, json: bool) -> i32 {
             return 2;
         }
     };
+    // The placeholder `config` writes is no secret: the flags step names it.
+    let secrets: Vec<String> = settings
+        .secrets
+        .iter()
+        .filter(|s| *s != crate::client_config::TOKEN_PLACEHOLDER)
+        .cloned()
+        .collect();
+    r.hide(&secrets, None);
     let upstream = match build_upstream(&settings) {
         Ok(u) => u,
         Err((detail, fix)) => {
@@ -67,6 +75,7 @@ pub async fn main(args: BridgeArgs, json: bool) -> i32 {
             return 1;
         }
     };
+    r.hide(&secrets, upstream.shared_authorizer());
     diagnose(&settings, &upstream, &mut r).await;
     let ok = r.ok();
     r.finish();

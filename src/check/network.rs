@@ -173,6 +173,10 @@ pub(super) fn dns_fix(proxied: bool) -> String {
 /// The proxy requests to the server will use, if any (explicit `--proxy`, else the
 /// environment's), so DNS/TCP are checked against it.
 pub(super) fn proxy_for(settings: &Settings) -> Option<String> {
+    // As the bridge's client: a loopback server is reached directly (upstream::with_proxy).
+    if crate::upstream::bypasses_proxies(&settings.url) {
+        return None;
+    }
     if let Some(p) = &settings.proxy {
         return Some(p.clone());
     }

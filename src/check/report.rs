@@ -5,14 +5,16 @@
 //! takes one); a line saying what a step waits for is replaced by its verdict on a terminal
 //! (one screen line, so `\r` and erase-line take all of it) and left as its own line
 //! elsewhere; JSON mode prints nothing but the one report; the URL shown has no user name or
-//! password.
+//! password; every detail and fix (which quote servers: error messages, server names,
+//! issuers, scopes) passes [`terminal_safe`] first, so no secret and no control character
+//! reaches the terminal or the JSON report (issue 16 item 4).
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::network::without_credentials;
-use crate::report::Out;
+use crate::report::{Out, terminal_safe};
 
 /// One step's verdict.
 #[derive(Debug, Serialize)]
@@ -42,6 +44,9 @@ pub struct Reporter {
     /// A waiting line is on the terminal, without its line break, to be replaced.
     waiting: bool,
     terminal: bool,
+    /// Cut out of everything shown: the configured secrets, and the OAuth tokens.
+    secrets: Vec<String>,
+    auth: Option<std::sync::Arc<crate::oauth::Authorizer>>,
 }
 
 impl Reporter {
@@ -56,6 +61,8 @@ impl Reporter {
             steps: Vec::new(),
             waiting: false,
             terminal,
+            secrets: Vec::new(),
+            auth: None,
         };
         if !json {
             let line = format!("wazion-mcp check: {}", r.url);
@@ -64,13 +71,36 @@ impl Reporter {
         r
     }
 
+    /// What to cut out of every line from now on: `secrets`, and the current and recent
+    /// access tokens of `auth`.
+    pub fn hide(
+        &mut self,
+        secrets: &[String],
+        auth: Option<std::sync::Arc<crate::oauth::Authorizer>>,
+    ) {
+        self.secrets = secrets.to_vec();
+        self.auth = auth;
+    }
+
+    /// `text` with the secrets cut out and control characters escaped.
+    fn safe(&self, text: &str) -> String {
+        match &self.auth {
+            None => terminal_safe(text, &self.secrets),
+            Some(a) => {
+                let mut all = self.secrets.clone();
+                all.extend(a.token_texts());
+                terminal_safe(text, &all)
+            }
+        }
+    }
+
     /// Says what a step is waiting for, before it waits.
     pub fn waiting(&mut self, step: &str, what: &str) {
         if self.json {
             return;
         }
         self.clear_waiting();
-        let line = format!("  {:<4}  {:<12}  {what}", "...", step);
+        let line = format!("  {:<4}  {:<12}  {}", "...", step, self.safe(what));
         if self.terminal {
             // One screen line at most, so `\r` and erase-line take all of it away.
             let short: String = line.chars().take(79).collect();
@@ -90,8 +120,17 @@ impl Reporter {
     }
 
     /// Records a verdict and prints it (text mode); returns whether the step passed.
-    pub fn done(&mut self, s: Step) -> bool {
+    pub fn done(&mut self, mut s: Step) -> bool {
         let ok = s.ok;
+        s.detail = self.safe(&s.detail);
+        s.fix = s.fix.map(|fix| {
+            // Line by line, as printed (each line indented under its step): every line made
+            // safe, so none can reach column 0 or hold an escape sequence.
+            fix.lines()
+                .map(|l| self.safe(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
         if !self.json {
             self.clear_waiting();
             let time = s.ms.map(|m| format!(" ({m} ms)")).unwrap_or_default();

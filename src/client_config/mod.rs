@@ -9,8 +9,9 @@
 //!   `--force` keeps every value the user already put in the entry (`env`, `--header`s, keys
 //!   this tool does not set);
 //! - a write never widens access: the file keeps its mode and owner (new files: 0600 on Unix), a
-//!   symlinked file is written through the link, the previous version is saved next to the
-//!   path given (mode 0600, timestamped, never overwritten), and the new text replaces the old
+//!   symlinked file is written through the link only when its target is in the link's folder
+//!   or below (or with `--follow-links`), the previous version is saved next to the file
+//!   written (mode 0600, timestamped, never overwritten), and the new text replaces the old
 //!   by a rename in the target's directory;
 //! - a file of an unexpected shape (`"mcpServers": [...]`, not JSON, …) is refused and left
 //!   as it was. JSON files are edited through a CST (`jsonc-parser`), so comments, trailing
@@ -60,6 +61,8 @@ pub struct Request {
     pub force: bool,
     pub name: String,
     pub file: Option<PathBuf>,
+    /// `--follow-links`: write through a link whose target is outside the link's folder.
+    pub follow_links: bool,
     pub args: BridgeArgs,
 }
 
@@ -130,7 +133,7 @@ pub fn run(req: Request) -> i32 {
     }
     let mut outcomes = Vec::new();
     for t in &targets {
-        match write(req.client, &entry, &t.path, req.force) {
+        match write(req.client, &entry, &t.path, req.force, req.follow_links) {
             Ok(outcome) => {
                 out.line(&outcome.to_string());
                 if let Some(why) = &t.why {

@@ -2,11 +2,14 @@
 //! and replaces it.
 //!
 //! Invariants: a write never widens access: the file keeps its mode and owner (a new file:
-//! 0600), a symlinked file is written through the link (a dangling link's target is
-//! created), the previous version is saved next to the path given, not next to the link's
-//! target (mode 0600, timestamped, never overwritten), and the new text replaces the old by
-//! a rename in the target's directory; on any failure the file is left as it was; a file
-//! that already holds the entry is not touched.
+//! 0600); a symlinked file is written through the link (a dangling link's target is
+//! created) only when the target lies in the link's own folder or below it, or with
+//! `--follow-links` (a repository's `.cursor/mcp.json` linked to `~/.claude.json` must not
+//! get the global file edited), and so is a linked folder on the way inside the home folder;
+//! the previous version is saved next to the file actually
+//! written, never into the link's folder (mode 0600, timestamped, never overwritten), and
+//! the new text replaces the old by a rename in the target's directory; on any failure the
+//! file is left as it was; a file that already holds the entry is not touched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,7 +53,8 @@ impl std::fmt::Display for Outcome {
         };
         write!(f, "{verb} {}", self.path.display())?;
         if let Some(t) = &self.target {
-            write!(f, " (a link; wrote {})", t.display())?;
+            // Whoever made the link chose this name: no control character of theirs is printed.
+            write!(f, " (a link; wrote {})", shown(t))?;
         }
         if let Some(m) = self.mode {
             write!(f, ", mode {m:04o}")?;
@@ -81,8 +85,29 @@ pub fn write(
     entry: &Entry,
     path: &Path,
     force: bool,
+    follow_links: bool,
 ) -> Result<Outcome, String> {
     let target = resolve_links(path)?;
+    if !follow_links {
+        if target != path {
+            stays_in_link_folder(path, &target)?;
+        }
+        // A folder on the way can be a link too (a repository's `.cursor` linked to
+        // `~/.cursor`): the same rule for each one inside the home folder, where projects
+        // live. The home folder itself and what is above it are the system's business (a
+        // home linked to another disk keeps working).
+        let homes: Vec<PathBuf> = dirs::home_dir()
+            .map(|h| vec![real_path(&h), h])
+            .unwrap_or_default();
+        for folder in path.ancestors().skip(1) {
+            let inside_home = homes.iter().any(|h| folder.starts_with(h) && folder != h);
+            if inside_home
+                && std::fs::symlink_metadata(folder).is_ok_and(|m| m.file_type().is_symlink())
+            {
+                stays_in_link_folder(folder, &real_path(folder))?;
+            }
+        }
+    }
     let existing = match std::fs::read_to_string(&target) {
         Ok(s) => Some(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -111,9 +136,9 @@ pub fn write(
     }
     let old_meta = std::fs::metadata(&target).ok();
     let backup = match &existing {
-        // Next to the path the user knows, not next to a link's target (which may be a
-        // dotfiles repository, where a copy of a token must not land).
-        Some(old) => Some(write_backup(path, old)?),
+        // Next to the file written: a link's folder may be a repository's working tree, where
+        // a copy of the secrets of the file it points to must not land.
+        Some(old) => Some(write_backup(&target, old)?),
         None => None,
     };
     let mode = replace_file(&target, merged.text.as_bytes(), old_meta.as_ref())?;
@@ -149,6 +174,44 @@ fn resolve_links(path: &Path) -> Result<PathBuf, String> {
         }
     }
     Err(format!("{} is a loop of symlinks", path.display()))
+}
+
+/// Refuses a link whose target (`target`, where `path`'s links lead) lies outside the
+/// link's own folder: following it is the user's call (`--follow-links`), not the call of
+/// whoever made the link.
+fn stays_in_link_folder(path: &Path, target: &Path) -> Result<(), String> {
+    let folder = path.parent().map(real_path).unwrap_or_default();
+    let real = real_path(target);
+    if !folder.as_os_str().is_empty() && real.starts_with(&folder) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is a link to {}, outside its own folder, so it was not written (a link in a \
+         project must not get another file edited). Pass --follow-links to write through it, \
+         or --file with the file you mean",
+        shown(path),
+        shown(&real)
+    ))
+}
+
+/// A path for the terminal: a link's target is named by whoever made the link, so control
+/// characters in it are escaped (`report::terminal_safe`).
+fn shown(path: &Path) -> String {
+    crate::report::terminal_safe(&path.display().to_string(), &[])
+}
+
+/// `path` with every link and `..` resolved; for a file or folders not there yet, the
+/// nearest existing folder resolved and the rest appended.
+fn real_path(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+            real_path(parent).join(name)
+        }
+        _ => path.to_path_buf(),
+    }
 }
 
 /// Writes a copy of `old` as `<path>.bak-<UTC time>` (a new name every time, mode 0600).

@@ -51,7 +51,7 @@ fn status(url: Option<&str>) -> i32 {
             let file = store::file_for(&dir, &url);
             match store::load(&file) {
                 Some(s) => {
-                    println!("{}", describe(&s));
+                    println!("{}", shown(&describe(&s), Some(&s)));
                     println!("  file: {}", file.display());
                 }
                 None => println!(
@@ -69,7 +69,7 @@ fn status(url: Option<&str>) -> i32 {
                 println!("no OAuth sign-ins stored (in {})", dir.display());
             }
             for (file, s) in all {
-                println!("{}", describe(&s));
+                println!("{}", shown(&describe(&s), Some(&s)));
                 println!("  file: {}", file.display());
             }
             0
@@ -138,7 +138,7 @@ async fn login(mut bridge: BridgeArgs) -> i32 {
     );
     match auth.login().await {
         Ok(stored) => {
-            println!("{}", describe(&stored));
+            println!("{}", shown(&describe(&stored), Some(&stored)));
             if let Some(f) = auth.file() {
                 // Only Unix has the mode to speak of (issue 18 §5).
                 let mode =
@@ -152,10 +152,28 @@ async fn login(mut bridge: BridgeArgs) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("wazion-mcp: sign-in failed: {e}");
+            let stored = auth.stored();
+            eprintln!("wazion-mcp: sign-in failed: {}", shown(&e, stored.as_ref()));
             1
         }
     }
+}
+
+/// `text` (which quotes servers: issuer, scope, error descriptions) fit for the terminal:
+/// the stored sign-in's secrets cut out, control characters escaped (issue 16 item 4).
+fn shown(text: &str, stored: Option<&Stored>) -> String {
+    let secrets: Vec<String> = stored
+        .into_iter()
+        .flat_map(|s| {
+            [
+                s.access_token.clone(),
+                s.refresh_token.clone(),
+                s.client.client_secret.clone(),
+            ]
+        })
+        .flatten()
+        .collect();
+    crate::report::terminal_safe(text, &secrets)
 }
 
 /// One paragraph about a stored sign-in, without any secret.

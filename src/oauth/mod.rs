@@ -70,6 +70,9 @@ pub struct HttpSettings {
     connect_timeout: Duration,
     extra_ca_pem: Option<Vec<u8>>,
     proxy: Option<String>,
+    /// The MCP server is on loopback: its sign-in (whose authorization server may then be
+    /// plain http on loopback too) goes through no proxy.
+    direct: bool,
 }
 
 impl HttpSettings {
@@ -78,6 +81,7 @@ impl HttpSettings {
             connect_timeout: settings.connect_timeout,
             extra_ca_pem: settings.extra_ca_pem.clone(),
             proxy: settings.proxy.clone(),
+            direct: crate::netutil::is_loopback(&settings.url),
         }
     }
 
@@ -94,11 +98,11 @@ impl HttpSettings {
         {
             builder = builder.tls_certs_merge(certs);
         }
-        if let Some(proxy) = &self.proxy
-            && let Ok(p) = reqwest::Proxy::all(proxy.as_str())
-        {
-            builder = builder.proxy(p);
-        }
+        // No proxy at all for a loopback MCP server's sign-in (issue 16 item 6): its
+        // authorization server may be plain http on loopback, and get the code, the verifier
+        // and the tokens.
+        builder = crate::upstream::with_proxy(builder, self.proxy.as_deref(), self.direct)
+            .map_err(|e| format!("--proxy is not usable: {}", crate::netutil::plain_cause(&e)))?;
         builder.build().map_err(|e| {
             format!(
                 "cannot set up the HTTP client for sign-in: {}",
@@ -117,8 +121,14 @@ pub struct Authorizer {
     http_settings: HttpSettings,
     file: Option<PathBuf>,
     current: RwLock<Current>,
+    /// The access tokens replaced by the last refreshes (newest last, at most
+    /// [`RETIRED_TOKENS`]): a server may still echo one in an error, which must not leak.
+    retired: std::sync::Mutex<std::collections::VecDeque<String>>,
     state: tokio::sync::Mutex<State>,
 }
+
+/// How many replaced access tokens are kept to be cut out of error answers.
+const RETIRED_TOKENS: usize = 4;
 
 impl Authorizer {
     /// Loads the stored sign-in for `server`, if any.
@@ -133,6 +143,7 @@ impl Authorizer {
             http_settings,
             file,
             current: RwLock::new(current),
+            retired: std::sync::Mutex::new(std::collections::VecDeque::new()),
             state: tokio::sync::Mutex::new(State {
                 stored,
                 ..State::default()
@@ -162,6 +173,20 @@ impl Authorizer {
         let header = header?;
         let text = header.to_str().ok()?;
         text.strip_prefix("Bearer ").map(str::to_string)
+    }
+
+    /// The current access token and those the last refreshes replaced, to cut out of error
+    /// answers (never logged).
+    pub fn token_texts(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        all.extend(self.token_text());
+        all
     }
 
     /// Refreshes ahead of time when the token is about to expire (best effort: a failure
@@ -471,6 +496,12 @@ impl Authorizer {
 
     /// Makes `stored` the current token and writes it to disk.
     fn install(&self, stored: &Stored) {
+        if let Some(old) = self.token_text() {
+            retire(
+                &mut self.retired.lock().unwrap_or_else(|p| p.into_inner()),
+                old,
+            );
+        }
         {
             let mut c = self.current.write().unwrap_or_else(|p| p.into_inner());
             *c = current_of(Some(stored), c.generation + 1);
@@ -484,6 +515,16 @@ impl Authorizer {
         {
             tracing::warn!("the sign-in works for this run but is not saved: {e}");
         }
+    }
+}
+
+/// Keeps `old` among the last [`RETIRED_TOKENS`] replaced access tokens.
+fn retire(retired: &mut std::collections::VecDeque<String>, old: String) {
+    if retired.back() != Some(&old) {
+        retired.push_back(old);
+    }
+    while retired.len() > RETIRED_TOKENS {
+        retired.pop_front();
     }
 }
 
@@ -516,7 +557,18 @@ fn current_of(stored: Option<&Stored>, generation: u64) -> Current {
 
 #[cfg(test)]
 mod tests {
-    use super::covers;
+    use super::{RETIRED_TOKENS, covers, retire};
+
+    #[test]
+    fn the_last_replaced_tokens_are_kept_bounded() {
+        let mut retired = std::collections::VecDeque::new();
+        for n in 0..10 {
+            retire(&mut retired, format!("t{n}"));
+        }
+        retire(&mut retired, "t9".into());
+        assert_eq!(retired.len(), RETIRED_TOKENS);
+        assert_eq!(retired, ["t6", "t7", "t8", "t9"]);
+    }
 
     #[test]
     fn step_up_only_for_scopes_not_held() {

@@ -138,9 +138,19 @@ impl Relay {
                 }
             },
         };
-        match self.pending.route(&key, message.clone()) {
+        // An error has the secrets cut out (issue 16 item 3), also on its way to a claimant
+        // (which may relay it); a result is routed as it came.
+        let routed = match e.is_error {
+            true => self.redact_error(message.clone()),
+            false => message.clone(),
+        };
+        match self.pending.route(&key, routed) {
             Route::Client(entry) => {
                 let fixed = with_spelling(message, e.id.map(|r| r.get()), entry.id());
+                let fixed = match e.is_error {
+                    true => self.redact_error(fixed),
+                    false => fixed,
+                };
                 self.write_answer(entry, fixed).await;
                 Some(key)
             }

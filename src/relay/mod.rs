@@ -156,7 +156,19 @@ impl Relay {
                 .map(|raw| line.slice_ref(raw.get().as_bytes()))
                 .collect(),
         };
-        if self.session.batches_allowed() && matches!(self.era(), Era::Session) {
+        // A batch goes out as one POST only when no item is a tools/call to refuse (a hidden
+        // tool, an ambiguous name): otherwise its items are admitted one by one, so the
+        // refused one is answered and the others go.
+        let refused = |item: &Bytes| {
+            jsonrpc::utf8(item)
+                .and_then(|t| jsonrpc::parse_single(t).ok())
+                .is_some_and(|e| e.method.as_deref() == Some("tools/call"))
+                && crate::filter::refusal(self.tool_filter.as_ref(), item).is_some()
+        };
+        if self.session.batches_allowed()
+            && matches!(self.era(), Era::Session)
+            && !items.iter().any(refused)
+        {
             return streamable::batch(self, line, items).await;
         }
         for item in items {
@@ -180,16 +192,9 @@ impl Relay {
                     .reply_error("null", -32600, "the request id is not a string or a number")
                     .await;
             };
-            if &*msg.method == "tools/call" && self.hides_called_tool(&msg.bytes) {
-                let name = crate::filter::called_tool(&msg.bytes).unwrap_or_default();
-                tracing::debug!(
-                    id = &*spelling,
-                    tool = name,
-                    "refused a call to a hidden tool"
-                );
-                return self
-                    .reply_error(&spelling, -32602, &format!("Unknown tool: {name}"))
-                    .await;
+            if let Some(why) = self.tool_call_refusal(&msg) {
+                tracing::debug!(id = &*spelling, "refused a tools/call: {why}");
+                return self.reply_error(&spelling, -32602, &why).await;
             }
             let permit = self.intake.clone().acquire_owned().await.ok();
             let mut entry = Entry::client(spelling, &msg.method, permit);
@@ -203,6 +208,8 @@ impl Relay {
                     )
                     .await;
             }
+        } else if let Some(why) = self.tool_call_refusal(&msg) {
+            return tracing::warn!("dropped a tools/call notification: {why}");
         } else {
             tracing::debug!(kind = ?msg.kind, method = &*msg.method, "client → server");
         }
@@ -306,11 +313,13 @@ impl Relay {
 
     // ----- local answers ---------------------------------------------------------------
 
-    fn hides_called_tool(&self, request: &[u8]) -> bool {
-        let Some(filter) = &self.tool_filter else {
-            return false; // no filter: no need to read the tool name
-        };
-        crate::filter::called_tool(request).is_some_and(|name| !filter.is_visible(&name))
+    /// Why a `tools/call` (request or notification) is not sent, if it is not: a hidden
+    /// tool, an ambiguous name, or no readable name under a filter ([`crate::filter::refusal`]).
+    fn tool_call_refusal(&self, msg: &Msg) -> Option<String> {
+        if &*msg.method != "tools/call" {
+            return None;
+        }
+        crate::filter::refusal(self.tool_filter.as_ref(), &msg.bytes)
     }
 
     /// Logs a line that is not JSON-RPC; answers it, under its id when that id is a valid
