@@ -1,5 +1,6 @@
 //! Small facts about URLs and HTTP errors that `config`, `upstream`, `oauth` and `check` all
-//! need: whether a URL is loopback, how to name a host, and a reqwest error in plain words.
+//! need: whether a URL is loopback, how to name a host, which proxies a client uses, and a
+//! reqwest error in plain words.
 //!
 //! A leaf: it imports nothing from the crate, so any module may use it without an import
 //! circle (before it existed, `config`, `oauth` and `upstream` imported each other for these).
@@ -78,4 +79,28 @@ impl WithoutUrlString for reqwest::Error {
         }
         text
     }
+}
+
+/// `builder` with its proxies: none at all when `direct` (a plain-http server on loopback:
+/// a proxy would see its requests in clear, bearer token included, and a remote proxy's
+/// loopback is not this machine's anyway); otherwise `--proxy` (`flag`), or else the
+/// environment's and system's settings (reqwest's default). An https loopback server still
+/// follows the proxy settings (the token travels inside TLS; `NO_PROXY` decides).
+pub fn with_proxy(
+    builder: reqwest::ClientBuilder,
+    flag: Option<&str>,
+    direct: bool,
+) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+    if direct {
+        return Ok(builder.no_proxy());
+    }
+    Ok(match flag {
+        Some(p) => builder.proxy(reqwest::Proxy::all(p)?),
+        None => builder,
+    })
+}
+
+/// Whether requests to `url` go out without any proxy: plain http to a loopback host.
+pub fn bypasses_proxies(url: &reqwest::Url) -> bool {
+    url.scheme() == "http" && is_loopback(url)
 }

@@ -18,7 +18,7 @@ use reqwest::{Client, Method, StatusCode, Url};
 use sse_stream::{Sse, SseByteStream};
 
 use crate::config::Settings;
-use crate::netutil::plain_cause;
+use crate::netutil::{bypasses_proxies, plain_cause, with_proxy};
 /// The session headers every request carries are plain data of the session's state: defined
 /// with it in `protocol::session`, and named here too because `post`, `get` and `delete` take them.
 pub use crate::protocol::session::SessionHeaders;
@@ -565,30 +565,6 @@ impl Upstream {
             _ => Bytes::from(chunks.concat()),
         })
     }
-}
-
-/// `builder` with its proxies: none at all when `direct` (a plain-http server on loopback:
-/// a proxy would see its requests in clear, bearer token included, and a remote proxy's
-/// loopback is not this machine's anyway); otherwise `--proxy` (`flag`), or else the
-/// environment's and system's settings (reqwest's default). An https loopback server still
-/// follows the proxy settings (the token travels inside TLS; `NO_PROXY` decides).
-pub fn with_proxy(
-    builder: reqwest::ClientBuilder,
-    flag: Option<&str>,
-    direct: bool,
-) -> Result<reqwest::ClientBuilder, reqwest::Error> {
-    if direct {
-        return Ok(builder.no_proxy());
-    }
-    Ok(match flag {
-        Some(p) => builder.proxy(reqwest::Proxy::all(p)?),
-        None => builder,
-    })
-}
-
-/// Whether requests to `url` go out without any proxy: plain http to a loopback host.
-pub fn bypasses_proxies(url: &reqwest::Url) -> bool {
-    url.scheme() == "http" && crate::netutil::is_loopback(url)
 }
 
 /// Whether requests to a plain-http endpoint may go through an https proxy: `--proxy`, or

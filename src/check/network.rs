@@ -173,8 +173,8 @@ pub(super) fn dns_fix(proxied: bool) -> String {
 /// The proxy requests to the server will use, if any (explicit `--proxy`, else the
 /// environment's), so DNS/TCP are checked against it.
 pub(super) fn proxy_for(settings: &Settings) -> Option<String> {
-    // As the bridge's client: a loopback server is reached directly (upstream::with_proxy).
-    if crate::upstream::bypasses_proxies(&settings.url) {
+    // As the bridge's client: a loopback server is reached directly (netutil::with_proxy).
+    if crate::netutil::bypasses_proxies(&settings.url) {
         return None;
     }
     if let Some(p) = &settings.proxy {

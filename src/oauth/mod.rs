@@ -101,7 +101,7 @@ impl HttpSettings {
         // No proxy at all for a loopback MCP server's sign-in (issue 16 item 6): its
         // authorization server may be plain http on loopback, and get the code, the verifier
         // and the tokens.
-        builder = crate::upstream::with_proxy(builder, self.proxy.as_deref(), self.direct)
+        builder = crate::netutil::with_proxy(builder, self.proxy.as_deref(), self.direct)
             .map_err(|e| format!("--proxy is not usable: {}", crate::netutil::plain_cause(&e)))?;
         builder.build().map_err(|e| {
             format!(
