@@ -54,7 +54,7 @@ impl std::fmt::Display for HttpError {
 impl std::error::Error for HttpError {}
 
 /// `oauth2`'s HTTP client over our reqwest: redirects are not followed (the client passed in
-/// is built without them), bodies are bounded by the caller's timeout.
+/// is built without them), bodies are read up to `net::MAX_BODY` within the caller's timeout.
 async fn http_call(
     client: Client,
     request: oauth2::HttpRequest,
@@ -69,13 +69,10 @@ async fn http_call(
     for (name, value) in resp.headers() {
         builder = builder.header(name, value);
     }
-    let body = resp
-        .bytes()
+    let body = super::net::read_bounded(resp, "the authorization server's answer")
         .await
-        .map_err(|e| HttpError(crate::upstream::plain_cause(&e)))?;
-    builder
-        .body(body.to_vec())
-        .map_err(|e| HttpError(e.to_string()))
+        .map_err(HttpError)?;
+    builder.body(body).map_err(|e| HttpError(e.to_string()))
 }
 
 /// Picks the token-endpoint authentication for a client with or without a secret, from what
@@ -197,7 +194,7 @@ async fn register(
             )
         })?;
     let status = resp.status();
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let bytes = super::net::read_bounded(resp, "the client registration answer").await?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     if !status.is_success() {
@@ -397,6 +394,75 @@ pub fn apply(stored: &mut Stored, tokens: &oauth2::basic::BasicTokenResponse) {
         );
     }
     stored.obtained_at = now_secs();
+}
+
+/// RFC 7009: revokes the stored refresh token and access token at `endpoint`, with the
+/// client's own authentication. Each failure is returned in words (never with a token);
+/// `Ok(n)`: `n` tokens revoked.
+pub async fn revoke(
+    http: &Client,
+    endpoint: &str,
+    found: &Discovered,
+    stored: &Stored,
+) -> Result<usize, String> {
+    use oauth2::{AccessToken, RevocationUrl, StandardRevocableToken};
+    let client = oauth_client(found, &stored.client, &browser::redirect_uri(0))?
+        .set_revocation_url(
+            RevocationUrl::new(endpoint.to_string())
+                .map_err(|_| "invalid revocation endpoint URL")?,
+        );
+    let mut tokens = Vec::new();
+    // The refresh token first: revoking it also ends the access tokens issued with it at
+    // most servers (RFC 7009 §2.1).
+    if let Some(rt) = &stored.refresh_token {
+        tokens.push((
+            "refresh token",
+            StandardRevocableToken::RefreshToken(RefreshToken::new(rt.clone())),
+        ));
+    }
+    if let Some(at) = &stored.access_token {
+        tokens.push((
+            "access token",
+            StandardRevocableToken::AccessToken(AccessToken::new(at.clone())),
+        ));
+    }
+    let http_fn = |req| http_call(http.clone(), req);
+    let mut done = 0;
+    let mut failures = Vec::new();
+    for (kind, token) in tokens {
+        let request = client
+            .revoke_token(token)
+            .map_err(|_| "the revocation endpoint is not usable".to_string())?;
+        match request.request_async(&http_fn).await {
+            Ok(()) => done += 1,
+            Err(e) => failures.push(revocation_error(kind, e)),
+        }
+    }
+    if failures.is_empty() {
+        Ok(done)
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+fn revocation_error(
+    kind: &str,
+    e: RequestTokenError<HttpError, oauth2::basic::BasicRevocationErrorResponse>,
+) -> String {
+    match e {
+        RequestTokenError::ServerResponse(r) => format!(
+            "revoking the {kind} failed: the authorization server said {}",
+            printable(&r.error().to_string())
+        ),
+        RequestTokenError::Request(e) => format!("revoking the {kind} failed: {e}"),
+        RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
+            format!("revoking the {kind} failed: the authorization server answered unexpectedly")
+        }
+    }
+}
+
+fn printable(s: &str) -> String {
+    super::discovery::printable(s)
 }
 
 /// A token-endpoint failure in words, without anything secret: the server's error code and
