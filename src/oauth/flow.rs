@@ -399,65 +399,80 @@ pub fn apply(stored: &mut Stored, tokens: &oauth2::basic::BasicTokenResponse) {
 /// RFC 7009: revokes the stored refresh token and access token at `endpoint`, with the
 /// client's own authentication. Each failure is returned in words (never with a token);
 /// `Ok(n)`: `n` tokens revoked.
-pub async fn revoke(
-    http: &Client,
-    endpoint: &str,
-    found: &Discovered,
-    stored: &Stored,
-) -> Result<usize, String> {
-    use oauth2::{AccessToken, RevocationUrl, StandardRevocableToken};
-    let client = oauth_client(found, &stored.client, &browser::redirect_uri(0))?
-        .set_revocation_url(
-            RevocationUrl::new(endpoint.to_string())
-                .map_err(|_| "invalid revocation endpoint URL")?,
-        );
-    let mut tokens = Vec::new();
+///
+/// One form POST per token, written here rather than with `oauth2`'s `revoke_token`: that
+/// refuses any http revocation URL, while the bridge's rules (`net::check_url`) allow plain
+/// http to a loopback authorization server of a loopback MCP server, as for every other
+/// endpoint.
+pub async fn revoke(http: &Client, endpoint: &str, stored: &Stored) -> Result<usize, String> {
+    let url = Url::parse(endpoint).map_err(|_| "the revocation endpoint is not a URL")?;
     // The refresh token first: revoking it also ends the access tokens issued with it at
     // most servers (RFC 7009 §2.1).
-    if let Some(rt) = &stored.refresh_token {
-        tokens.push((
-            "refresh token",
-            StandardRevocableToken::RefreshToken(RefreshToken::new(rt.clone())),
-        ));
-    }
-    if let Some(at) = &stored.access_token {
-        tokens.push((
-            "access token",
-            StandardRevocableToken::AccessToken(AccessToken::new(at.clone())),
-        ));
-    }
-    let http_fn = |req| http_call(http.clone(), req);
+    let tokens = [
+        ("refresh_token", stored.refresh_token.as_deref()),
+        ("access_token", stored.access_token.as_deref()),
+    ];
+    let id = &stored.client;
     let mut done = 0;
     let mut failures = Vec::new();
-    for (kind, token) in tokens {
-        let request = client
-            .revoke_token(token)
-            .map_err(|_| "the revocation endpoint is not usable".to_string())?;
-        match request.request_async(&http_fn).await {
+    for (hint, token) in tokens {
+        let Some(token) = token else { continue };
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", token)
+            .append_pair("token_type_hint", hint);
+        let mut request = http
+            .post(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        match (id.auth_method.as_str(), &id.client_secret) {
+            ("client_secret_basic", Some(secret)) => {
+                // RFC 6749 §2.3.1: both parts form-encoded before Basic.
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                request = request.basic_auth(enc(&id.client_id), Some(enc(secret)));
+            }
+            ("client_secret_post", Some(secret)) => {
+                form.append_pair("client_id", &id.client_id)
+                    .append_pair("client_secret", secret);
+            }
+            _ => {
+                form.append_pair("client_id", &id.client_id);
+            }
+        }
+        let what = hint.replace('_', " ");
+        let outcome = match request.body(form.finish()).send().await {
+            Err(e) => Err(crate::upstream::plain_cause(&e)),
+            Ok(resp) => {
+                let status = resp.status();
+                let body = super::net::read_bounded(resp, "the revocation answer")
+                    .await
+                    .unwrap_or_default();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let error = v.get("error").and_then(|e| e.as_str()).map(printable);
+                    Err(format!(
+                        "HTTP {}{}",
+                        status.as_u16(),
+                        error.map(|e| format!(", {e}")).unwrap_or_default()
+                    ))
+                }
+            }
+        };
+        match outcome {
             Ok(()) => done += 1,
-            Err(e) => failures.push(revocation_error(kind, e)),
+            Err(e) => failures.push(format!("revoking the {what} failed: {e}")),
         }
     }
     if failures.is_empty() {
         Ok(done)
     } else {
         Err(failures.join("; "))
-    }
-}
-
-fn revocation_error(
-    kind: &str,
-    e: RequestTokenError<HttpError, oauth2::basic::BasicRevocationErrorResponse>,
-) -> String {
-    match e {
-        RequestTokenError::ServerResponse(r) => format!(
-            "revoking the {kind} failed: the authorization server said {}",
-            printable(&r.error().to_string())
-        ),
-        RequestTokenError::Request(e) => format!("revoking the {kind} failed: {e}"),
-        RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
-            format!("revoking the {kind} failed: the authorization server answered unexpectedly")
-        }
     }
 }
 

@@ -610,9 +610,7 @@ pub async fn revoke_stored(
         let Some(endpoint) = found.server.revocation_endpoint.clone() else {
             return Ok(None);
         };
-        flow::revoke(&client, &endpoint, &found, stored)
-            .await
-            .map(Some)
+        flow::revoke(&client, &endpoint, stored).await.map(Some)
     };
     match tokio::time::timeout(AS_REQUEST_TIMEOUT, work).await {
         Ok(r) => r,

@@ -123,12 +123,10 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
 
 /// Whether an address may be connected to for a server of this kind.
 pub fn allowed(kind: ServerKind, ip: IpAddr) -> bool {
-    match (kind, reach(ip)) {
-        (ServerKind::Loopback, _) => true,
-        (_, Reach::Public) => true,
-        (ServerKind::Private, Reach::Private) => true,
-        _ => false,
-    }
+    matches!(
+        (kind, reach(ip)),
+        (ServerKind::Loopback, _) | (_, Reach::Public) | (ServerKind::Private, Reach::Private)
+    )
 }
 
 /// The check made on every OAuth URL before it is fetched or posted to: `what` names it in
