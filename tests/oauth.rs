@@ -410,7 +410,7 @@ async fn a_browser_command_through_a_shell_gets_an_inert_url() {
     let dir = home.dir.path().display().to_string();
     let peer = OAuthPeer::start(PeerConfig {
         authorize_suffix: Some(format!(
-            "?x=$(touch${{IFS}}{dir}/pwned-1)&y=1;touch${{IFS}}{dir}/pwned-2;"
+            "?x=$(touch${{IFS}}{dir}/pwned-1)&y=1;touch${{IFS}}{dir}/pwned-2;z="
         )),
         ..PeerConfig::default()
     })
@@ -905,8 +905,6 @@ async fn a_remote_servers_401_never_sends_the_bridge_to_an_internal_address() {
         .spawn();
     bridge.send(INIT).await;
     let (answer, _) = bridge.recv_response(&json!(1)).await;
-    let message = answer["error"]["message"].as_str().unwrap_or("");
-    assert!(message.contains("internal address"), "{answer}");
     let targets = peer.seen().targets.clone();
     assert!(
         targets
@@ -918,6 +916,8 @@ async fn a_remote_servers_401_never_sends_the_bridge_to_an_internal_address() {
         !targets.iter().any(|t| t.contains("169.254.")),
         "an internal address was fetched: {targets:?}"
     );
+    let message = answer["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("internal address"), "{answer}");
     assert!(home.urls().is_empty());
 }
 

@@ -165,19 +165,53 @@ pub fn check_url(server: &Url, url: &Url, allow_http: bool, what: &str) -> Resul
 }
 
 /// The client's DNS resolver: the system's, with every address a server of this kind may
-/// not reach dropped. A name with no address left fails to resolve ("refused: resolves only
-/// to internal addresses"). Names in `exempt` (the configured proxies) resolve unfiltered.
+/// not reach dropped. A name with no address left fails to resolve ("resolves only to
+/// internal addresses"). Exempt, resolved unfiltered: the MCP server's own host (requests to
+/// it are what the user configured) and the configured proxies. For a server named by host
+/// name, its own addresses decide its kind: one resolving to a private address is an
+/// intranet server, whose authorization server may be private too.
 pub struct GuardedResolver {
-    pub kind: ServerKind,
-    pub exempt: Vec<String>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ServerKind,
+    server_host: Option<String>,
+    exempt: Vec<String>,
+    resolved_kind: tokio::sync::OnceCell<ServerKind>,
+}
+
+impl Inner {
+    async fn kind(&self) -> ServerKind {
+        if self.kind != ServerKind::Remote {
+            return self.kind;
+        }
+        let Some(host) = &self.server_host else {
+            return self.kind;
+        };
+        *self
+            .resolved_kind
+            .get_or_init(|| async {
+                let private = tokio::net::lookup_host((host.as_str(), 0))
+                    .await
+                    .is_ok_and(|mut addrs| addrs.any(|a| reach(a.ip()) == Reach::Private));
+                if private {
+                    ServerKind::Private
+                } else {
+                    ServerKind::Remote
+                }
+            })
+            .await
+    }
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_ascii_lowercase();
-        let kind = self.kind;
-        let exempt = self.exempt.iter().any(|e| e.eq_ignore_ascii_case(&host));
+        let inner = self.inner.clone();
         Box::pin(async move {
+            let exempt = inner.exempt.iter().any(|e| e.eq_ignore_ascii_case(&host));
+            let kind = inner.kind().await;
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let kept: Vec<SocketAddr> = found
@@ -203,14 +237,20 @@ pub fn resolver(server: &Url, proxy: Option<&str>) -> Option<Arc<GuardedResolver
     if kind == ServerKind::Loopback {
         return None;
     }
-    let mut exempt = Vec::new();
-    let env = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+    let server_host = match server.host() {
+        Some(url::Host::Domain(d)) => Some(d.to_ascii_lowercase()),
+        _ => None,
+    };
+    let mut exempt: Vec<String> = server_host.iter().cloned().collect();
+    let env = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ];
     let env = env.iter().filter_map(|k| std::env::var(k).ok());
-    let env = env.chain(
-        ["ALL_PROXY", "all_proxy"]
-            .iter()
-            .filter_map(|k| std::env::var(k).ok()),
-    );
     for p in proxy.map(str::to_string).into_iter().chain(env) {
         let parsed = Url::parse(&p).or_else(|_| Url::parse(&format!("http://{p}")));
         if let Ok(u) = parsed
@@ -219,7 +259,14 @@ pub fn resolver(server: &Url, proxy: Option<&str>) -> Option<Arc<GuardedResolver
             exempt.push(h.trim_start_matches('[').trim_end_matches(']').to_string());
         }
     }
-    Some(Arc::new(GuardedResolver { kind, exempt }))
+    Some(Arc::new(GuardedResolver {
+        inner: Arc::new(Inner {
+            kind,
+            server_host,
+            exempt,
+            resolved_kind: tokio::sync::OnceCell::new(),
+        }),
+    }))
 }
 
 /// Reads an answer's body, at most [`MAX_BODY`] bytes, chunk by chunk.
@@ -318,6 +365,30 @@ mod tests {
         assert!(ok("http://localhost:9/token"));
         assert!(!ok("http://as.example/token"), "plain http beyond loopback");
         assert!(ok("https://as.example/token"));
+    }
+
+    #[tokio::test]
+    async fn names_are_judged_on_the_addresses_they_resolve_to() {
+        // `localhost` resolves to loopback: for a remote server, nothing is left to connect to.
+        let remote = Url::parse("https://mcp.example/mcp").unwrap();
+        let guarded = resolver(&remote, None).expect("a filter for a remote server");
+        let name: Name = "localhost".parse().unwrap();
+        let err = guarded
+            .resolve(name)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("internal addresses"), "{err}");
+        // A proxy's name is not filtered.
+        let guarded = resolver(&remote, Some("http://localhost:3128")).unwrap();
+        let addrs: Vec<SocketAddr> = guarded
+            .resolve("localhost".parse().unwrap())
+            .await
+            .expect("the proxy resolves")
+            .collect();
+        assert!(!addrs.is_empty());
+        assert!(resolver(&Url::parse("http://127.0.0.1:1/mcp").unwrap(), None).is_none());
     }
 
     #[test]
