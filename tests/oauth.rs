@@ -742,16 +742,7 @@ async fn a_refresh_token_never_reaches_another_authorization_server() {
     // token, answered with tokens, and the stored sign-in kept the old issuer.
     let peer = OAuthPeer::start(PeerConfig::default()).await;
     let home = Home::new();
-    let mut bridge = home
-        .bridge(&peer.mcp_url)
-        .arg("--oauth-timeout")
-        .arg("3")
-        .spawn();
-    bridge.send(INIT).await;
-    let (status, _) = visit(&home.url(0).await).await;
-    assert_eq!(status, 200);
-    let (init, _) = bridge.recv_response(&json!(1)).await;
-    assert!(init["result"].is_object(), "{init}");
+    let mut bridge = signed_in(&home, &peer).await;
     let refresh_token = stored_field(&home, "refresh_token");
     assert!(refresh_token.starts_with("rt-"), "{refresh_token}");
 
@@ -766,25 +757,21 @@ async fn a_refresh_token_never_reaches_another_authorization_server() {
         seen.challenge_metadata = Some(attacker.metadata_url());
         seen.revoke_access_tokens();
     }
-    let answer = tool_text(&mut bridge, 2, "echo").await;
-    // A new sign-in was started at the new issuer (nobody completes it here).
+    bridge.send(&call(2, "echo")).await;
+    // A new sign-in is started at the new issuer, and nothing stored went there.
     let url = home.url(1).await;
     assert!(
         url.starts_with(&format!("{}/authorize?", attacker.issuer)),
         "{url}"
     );
-    assert!(answer["error"].is_object(), "{answer}");
-    let seen = attacker.seen();
-    assert_eq!(
-        seen.grants("refresh_token"),
-        0,
-        "no refresh at another issuer"
-    );
-    for (form, auth) in &seen.token_requests {
-        assert!(
-            !form.values().any(|v| v == &refresh_token) && auth.is_none(),
-            "the stored credentials reached the other issuer: {form:?}"
+    {
+        let seen = attacker.seen();
+        assert_eq!(
+            seen.grants("refresh_token"),
+            0,
+            "no refresh at another issuer"
         );
+        assert!(seen.token_requests.is_empty(), "{:?}", seen.token_requests);
     }
     assert_eq!(peer.seen().grants("refresh_token"), 0, "nor at the old one");
     let stderr = bridge.stderr();
@@ -795,9 +782,29 @@ async fn a_refresh_token_never_reaches_another_authorization_server() {
         )),
         "{stderr}"
     );
-    // What is stored is still the old issuer's own sign-in, never mixed with new tokens.
+    // Until a new sign-in completes, what is stored is the old issuer's own sign-in.
     assert_eq!(stored_field(&home, "issuer"), peer.issuer);
     assert_eq!(stored_field(&home, "refresh_token"), refresh_token);
+
+    // The user completes the new sign-in: the store now says the new issuer, with its own
+    // tokens, and `auth status` reports it.
+    let (status, page) = visit(&url).await;
+    assert_eq!(status, 200, "{page}");
+    let _ = bridge.recv_response(&json!(2)).await;
+    assert_eq!(stored_field(&home, "issuer"), attacker.issuer);
+    assert_ne!(stored_field(&home, "refresh_token"), refresh_token);
+    let (_, out, _) = wazion(&home, &["auth", "status", &peer.mcp_url]).await;
+    assert!(
+        out.contains(&format!("signed in at {}", attacker.issuer)),
+        "{out}"
+    );
+    let seen = attacker.seen();
+    for (form, auth) in &seen.token_requests {
+        assert!(
+            !form.values().any(|v| v == &refresh_token) && auth.is_none(),
+            "the old sign-in's credentials reached the other issuer: {form:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -880,6 +887,7 @@ async fn a_600_mb_metadata_answer_is_read_no_further_than_1_mib() {
         .seen()
         .streamed
         .load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("600 MB metadata: bridge peak RSS {peak_kib} KiB, {streamed} bytes taken");
     assert!(
         streamed < 64 << 20,
         "the bridge kept reading: {streamed} bytes taken"

@@ -389,7 +389,7 @@ impl Ctx {
                     || code.redirect_uri != get("redirect_uri")
                     || code.client_id != get("client_id")
                     || code.resource != get("resource")
-                    || code.resource != self.rs_url()
+                    || code.resource != self.claimed_resource()
                 {
                     return invalid("code, verifier, client, redirect or resource mismatch");
                 }
@@ -404,7 +404,7 @@ impl Ctx {
                 }) else {
                     return invalid("unknown refresh token");
                 };
-                if get("resource") != self.rs_url() {
+                if get("resource") != self.claimed_resource() {
                     return invalid("resource mismatch");
                 }
                 scope
@@ -412,8 +412,10 @@ impl Ctx {
             _ => return invalid("unsupported grant"),
         };
         seen.next += 1;
-        let access = format!("at-{}-secret", seen.next);
-        let refresh = format!("rt-{}-secret", seen.next);
+        // Unique across peers (two authorization servers in one test): the port is in it.
+        let tag = self.issuer.rsplit(':').next().unwrap_or("0");
+        let access = format!("at-{}-{tag}-secret", seen.next);
+        let refresh = format!("rt-{}-{tag}-secret", seen.next);
         seen.access.insert(access.clone(), (scope.clone(), true));
         let mut answer = json!({
             "access_token": access,
@@ -430,6 +432,15 @@ impl Ctx {
 
     fn rs_url(&self) -> String {
         format!("{}/mcp", self.rs_base)
+    }
+
+    /// The resource tokens are issued for: the claimed one when the metadata claims another
+    /// server's (an attacker's authorization server issues tokens for it).
+    fn claimed_resource(&self) -> String {
+        match &self.config.resource_claim {
+            Some(Some(claim)) if claim != "ROOT" => claim.clone(),
+            _ => self.rs_url(),
+        }
     }
 
     async fn resource_server(&self, req: Request<Body>) -> Response<Body> {
