@@ -827,6 +827,71 @@ async fn a_refresh_token_never_reaches_another_authorization_server() {
 }
 
 #[tokio::test]
+async fn a_configured_client_secret_is_not_sent_to_another_issuer() {
+    // Issue 16 item 1: the pre-registered client's secret belongs to the issuer it was used
+    // with. The old main refreshed at the other issuer with HTTP Basic carrying
+    // `pre-1:pre-secret-xyz`.
+    let peer = OAuthPeer::start(PeerConfig {
+        any_client: true,
+        ..PeerConfig::default()
+    })
+    .await;
+    let home = Home::new();
+    let with_secret = |url: &str| {
+        home.bridge(url)
+            .arg("--oauth-client-id")
+            .arg("pre-1")
+            .arg("--oauth-client-secret-env")
+            .arg("PRE_SECRET")
+            .env("PRE_SECRET", "pre-secret-xyz")
+    };
+    let mut bridge = with_secret(&peer.mcp_url).spawn();
+    bridge.send(INIT).await;
+    let (status, page) = visit(&home.url(0).await).await;
+    assert_eq!(status, 200, "{page}");
+    let (init, _) = bridge.recv_response(&json!(1)).await;
+    assert!(init["result"].is_object(), "{init}\n{}", bridge.stderr());
+    assert!(
+        peer.seen().token_requests[0]
+            .1
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "the secret was used with its own issuer"
+    );
+
+    let attacker = OAuthPeer::start(PeerConfig {
+        resource_claim: Some(Some(peer.mcp_url.clone())),
+        accept_any_refresh: true,
+        any_client: true,
+        ..PeerConfig::default()
+    })
+    .await;
+    {
+        let mut seen = peer.seen();
+        seen.challenge_metadata = Some(attacker.metadata_url());
+        seen.revoke_access_tokens();
+    }
+    let answer = tool_text(&mut bridge, 2, "echo").await;
+    let seen = attacker.seen();
+    assert!(
+        seen.token_requests.is_empty(),
+        "the other issuer got a token request: {:?}",
+        seen.token_requests
+    );
+    let message = answer["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("the secret is not sent there"), "{answer}");
+    assert!(message.contains("auth logout"), "{answer}");
+    assert_eq!(home.urls().len(), 1, "no browser for the other issuer");
+    let stderr = bridge.stderr();
+    for secret in [
+        "pre-secret-xyz".to_string(),
+        stored_field(&home, "refresh_token"),
+    ] {
+        assert!(!stderr.contains(&secret), "{secret} leaked:\n{stderr}");
+    }
+}
+
+#[tokio::test]
 async fn metadata_for_another_issuer_or_resource_is_refused() {
     // Issue 16 item 1 (RFC 8414 §3.3, RFC 9728 §3.3). The old main signed in with each of
     // these: it took the issuer the document named, accepted a missing `resource`, and

@@ -54,6 +54,8 @@ pub struct PeerConfig {
     pub revocation: Option<u16>,
     /// Raw text appended to the authorization endpoint's URL in the metadata.
     pub authorize_suffix: Option<String>,
+    /// Any client id and redirect URI is accepted (a client pre-registered out of band).
+    pub any_client: bool,
 }
 
 impl Default for PeerConfig {
@@ -71,6 +73,7 @@ impl Default for PeerConfig {
             huge_metadata: false,
             revocation: None,
             authorize_suffix: None,
+            any_client: false,
         }
     }
 }
@@ -330,10 +333,11 @@ impl Ctx {
         let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let client = get("client_id");
         let redirect = get("redirect_uri");
-        let known = seen
-            .clients
-            .get(&client)
-            .is_some_and(|u| u.contains(&redirect));
+        let known = self.config.any_client
+            || seen
+                .clients
+                .get(&client)
+                .is_some_and(|u| u.contains(&redirect));
         if !known || get("code_challenge_method") != "S256" || get("response_type") != "code" {
             return respond(StatusCode::BAD_REQUEST, &[], "bad authorization request");
         }
@@ -370,8 +374,18 @@ impl Ctx {
 
     fn token(&self, f: HashMap<String, String>, auth: Option<String>) -> Response<Body> {
         let mut seen = self.seen();
-        seen.token_requests.push((f.clone(), auth));
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        seen.token_requests.push((f.clone(), auth.clone()));
+        // A client authenticating with Basic names itself there, not in the form.
+        let basic_id = auth
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.split(':').next().map(String::from));
+        let get = |k: &str| match (k, &basic_id) {
+            ("client_id", Some(id)) => id.clone(),
+            _ => f.get(k).cloned().unwrap_or_default(),
+        };
         let invalid = |what: &str| {
             json_response(
                 StatusCode::BAD_REQUEST,
