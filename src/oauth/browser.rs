@@ -81,6 +81,7 @@ impl Listener {
         // Each connection's head is read on a task of its own: browsers open speculative
         // connections that send nothing, and one of those must not hold up the real callback.
         let (heads, mut ready) = tokio::sync::mpsc::channel::<(TcpStream, String)>(8);
+        let mut stray_logged = false;
         loop {
             let (mut conn, target) = tokio::select! {
                 accepted = self.listener.accept() => {
@@ -113,10 +114,14 @@ impl Listener {
                     .map(|(_, v)| v.into_owned())
             };
             if get("state").as_deref() != Some(state) {
-                tracing::warn!(
-                    "a request to the sign-in callback carried another state (an old browser \
-                     tab, or a forged redirect): refused; still waiting for the sign-in"
-                );
+                // Once: a local process could send thousands.
+                if !std::mem::replace(&mut stray_logged, true) {
+                    tracing::warn!(
+                        "a request to the sign-in callback carried another state (an old \
+                         browser tab, or a forged redirect): refused; still waiting for the \
+                         sign-in"
+                    );
+                }
                 respond(
                     &mut conn,
                     "400 Bad Request",

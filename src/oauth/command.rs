@@ -216,7 +216,7 @@ pub fn check_line(settings: &Settings) -> Option<String> {
     let stored = oauth
         .dir
         .as_ref()
-        .and_then(|d| store::load(&store::file_for(d, &settings.url)));
+        .and_then(|d| store::load(&store::open_for(d, &settings.url)));
     let when = match oauth.mode {
         super::Mode::Auto => "if the server asks for OAuth",
         super::Mode::Forced => "(--auth oauth)",
