@@ -358,6 +358,21 @@ mod tests {
         assert_eq!(a, slash, "…/mcp and …/mcp/ are one server");
     }
 
+    #[test]
+    fn a_sign_in_saved_under_the_earlier_key_is_moved_to_the_new_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = Url::parse("https://h.example/api/mcp/").unwrap();
+        // The earlier key: the URL as typed, trailing slash included.
+        let legacy = named_by(tmp.path(), &url, "https://h.example/api/mcp/");
+        std::fs::write(&legacy, r#"{"server":"s","issuer":"i","client":{"client_id":"c","auth_method":"none","kind":"registered"}}"#).unwrap();
+        let file = open_for(tmp.path(), &url);
+        assert_ne!(file, legacy);
+        assert!(!legacy.exists());
+        assert_eq!(load(&file).map(|s| s.issuer).as_deref(), Some("i"));
+        let bare = Url::parse("https://h.example/api/mcp").unwrap();
+        assert_eq!(open_for(tmp.path(), &bare), file);
+    }
+
     #[cfg(unix)]
     #[test]
     fn writes_never_go_through_a_link_and_tighten_the_folder() {
