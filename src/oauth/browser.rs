@@ -5,9 +5,14 @@
 //! - the URL is always printed to stderr (headless machines), and the opener never inherits
 //!   the bridge's stdout, which carries only protocol messages;
 //! - the callback listens on 127.0.0.1 only, answers every request with a short page, and
-//!   accepts exactly one result: the first request to the callback path, whose `state` must
-//!   match (a mismatch ends the flow with an error, it is never retried with the same state);
-//! - the wait is bounded by the caller's timeout; neither the code nor the state is logged.
+//!   accepts exactly one result: the first request to the callback path whose `state`
+//!   matches. Anything else (another path, a callback with another or no `state`: an old
+//!   tab, a forged redirect, a local process guessing) gets a plain error page and changes
+//!   nothing: the listener keeps waiting for the real callback (RFC 9700 §4.7: a forged
+//!   redirect must not end the user's sign-in);
+//! - the wait is bounded by the caller's timeout; neither the code nor the state is logged;
+//! - the URL handed to a browser command is shell-inert ([`shell_safe`]): a `$BROWSER` like
+//!   `sh -c 'firefox %s'` puts it through a shell, and parts of it come from the server.
 //!
 //! The listener is a dozen lines over `tokio::net` rather than an HTTP server crate: it reads
 //! one request head per connection and writes one fixed answer, and the production crate has
@@ -76,6 +81,7 @@ impl Listener {
         // Each connection's head is read on a task of its own: browsers open speculative
         // connections that send nothing, and one of those must not hold up the real callback.
         let (heads, mut ready) = tokio::sync::mpsc::channel::<(TcpStream, String)>(8);
+        let mut stray_logged = false;
         loop {
             let (mut conn, target) = tokio::select! {
                 accepted = self.listener.accept() => {
@@ -107,13 +113,25 @@ impl Listener {
                     .find(|(n, _)| n == k)
                     .map(|(_, v)| v.into_owned())
             };
-            let result = if get("state").as_deref() != Some(state) {
-                Err(
-                    "the sign-in callback's state does not match the one this sign-in sent: \
-                     refused (an old browser tab, or a forged redirect); retry the sign-in"
-                        .to_string(),
+            if get("state").as_deref() != Some(state) {
+                // Once: a local process could send thousands.
+                if !std::mem::replace(&mut stray_logged, true) {
+                    tracing::warn!(
+                        "a request to the sign-in callback carried another state (an old \
+                         browser tab, or a forged redirect): refused; still waiting for the \
+                         sign-in"
+                    );
+                }
+                respond(
+                    &mut conn,
+                    "400 Bad Request",
+                    "This is not the answer to the sign-in in progress: its state does not \
+                     match. The sign-in is still waiting; finish it in the tab wazion-mcp opened.",
                 )
-            } else if let Some(err) = get("error") {
+                .await;
+                continue;
+            }
+            let result = if let Some(err) = get("error") {
                 let why = get("error_description").unwrap_or_default();
                 Err(format!(
                     "the authorization server refused the sign-in: {}{}",
@@ -212,6 +230,7 @@ async fn respond(conn: &mut TcpStream, status: &str, text: &str) {
 /// `%s` is replaced by the URL, else the URL is appended), otherwise the platform's opener.
 /// A failure to open is not an error: the printed URL is the way out.
 pub fn open(url: &str) {
+    let url = &shell_safe(url);
     eprintln!("wazion-mcp: sign in to continue. If no browser opens, visit this URL:\n  {url}");
     let browser = std::env::var("BROWSER")
         .ok()
@@ -222,6 +241,55 @@ pub fn open(url: &str) {
     };
     if let Err(e) = opened {
         tracing::warn!("could not open a browser ({e}); open the URL printed above");
+    }
+}
+
+/// Characters a POSIX shell or `cmd.exe` gives a meaning to, percent-encoded wherever they
+/// appear (`&` too, outside the query).
+const SHELL_META: &str = "'\"`$;|<>(){}!*\\^";
+
+/// The URL with every shell metacharacter percent-encoded, same meaning for the server: the
+/// query is re-serialized as `application/x-www-form-urlencoded` (each `&` then separates
+/// two `name=value` pairs of inert characters), the fragment (not allowed in an
+/// authorization request, RFC 6749 §3.1) is dropped, and the rest is encoded in place.
+pub fn shell_safe(url: &str) -> String {
+    fn encode(s: &str, keep_amp: bool) -> String {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            let meta = c.is_ascii()
+                && (SHELL_META.contains(c)
+                    || (c == '&' && !keep_amp)
+                    || c.is_ascii_whitespace()
+                    || c.is_ascii_control());
+            if meta {
+                out.push_str(&format!("%{:02X}", c as u32));
+            } else if c.is_ascii() {
+                out.push(c);
+            } else {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        out
+    }
+    let Ok(mut u) = Url::parse(url) else {
+        return encode(url, false);
+    };
+    u.set_fragment(None);
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+        if pairs.is_empty() {
+            u.set_query(None);
+        } else {
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+    }
+    let s = u.as_str();
+    match s.split_once('?') {
+        Some((head, query)) => format!("{}?{}", encode(head, false), encode(query, true)),
+        None => encode(s, false),
     }
 }
 
@@ -333,5 +401,37 @@ mod browser_tests {
             ["/Applications/My Browser.app/x", u]
         );
         assert!(browser_argv(Os::Windows, "  ;  ", u).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_safe;
+
+    #[test]
+    fn a_url_for_a_shell_carries_no_metacharacters() {
+        let hostile = "https://as.example/a&reboot&/authorize?x=$(touch${IFS}p)&y=`id`;z|w&\
+                       scope=a+b&state=s%20t#frag";
+        let safe = shell_safe(hostile);
+        for c in ['$', '(', ')', '`', ';', '|', '{', '}', '#', '\'', '"', ' '] {
+            assert!(!safe.contains(c), "{c} in {safe}");
+        }
+        let (head, query) = safe.split_once('?').unwrap();
+        assert!(!head.contains('&'), "{safe}");
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').expect("name=value");
+            let inert = |s: &str| {
+                s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "%+-._".contains(c))
+            };
+            assert!(inert(name) && inert(value), "{pair}");
+        }
+        // Same meaning for the server.
+        let a = url::Url::parse(hostile).unwrap();
+        let b = url::Url::parse(&safe).unwrap();
+        let pairs = |u: &url::Url| u.query_pairs().into_owned().collect::<Vec<_>>();
+        assert_eq!(pairs(&a), pairs(&b));
+        let plain = "https://as.example/authorize?response_type=code&client_id=c-1&scope=a+b";
+        assert_eq!(shell_safe(plain), plain, "an ordinary URL is unchanged");
     }
 }

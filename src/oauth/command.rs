@@ -17,7 +17,7 @@ use crate::config::Settings;
 pub async fn run(action: AuthAction) -> i32 {
     match action {
         AuthAction::Status { url } => status(url.as_deref()),
-        AuthAction::Logout { url } => logout(&url),
+        AuthAction::Logout { url } => logout(&url).await,
         AuthAction::Login { bridge } => login(*bridge).await,
     }
 }
@@ -48,7 +48,7 @@ fn status(url: Option<&str>) -> i32 {
     match url {
         Some(raw) => {
             let Some(url) = parse_url(raw) else { return 2 };
-            let file = store::file_for(&dir, &url);
+            let file = store::open_for(&dir, &url);
             match store::load(&file) {
                 Some(s) => {
                     println!("{}", shown(&describe(&s), Some(&s)));
@@ -78,12 +78,32 @@ fn status(url: Option<&str>) -> i32 {
 }
 
 #[allow(clippy::print_stdout)] // the `auth` subcommand's report, never beside the bridge
-fn logout(raw: &str) -> i32 {
+async fn logout(raw: &str) -> i32 {
     let Some(dir) = dir_or_complain() else {
         return 1;
     };
     let Some(url) = parse_url(raw) else { return 2 };
-    let file = store::file_for(&dir, &url);
+    let file = store::open_for(&dir, &url);
+    // Revoked first where the issuer offers it (RFC 7009); a failure is reported and the
+    // file is deleted all the same: the user asked for the tokens to be gone from here.
+    if let Some(stored) = store::load(&file) {
+        let issuer = super::discovery::printable(&stored.issuer);
+        match super::revoke_stored(&url, &stored, &super::HttpSettings::defaults()).await {
+            Ok(Some(0)) => {}
+            Ok(Some(n)) => println!(
+                "revoked {n} token{} at {issuer}",
+                if n == 1 { "" } else { "s" }
+            ),
+            Ok(None) => println!(
+                "{issuer} offers no token revocation (RFC 7009): the tokens stay valid there \
+                 until they expire"
+            ),
+            Err(e) => eprintln!(
+                "wazion-mcp: could not revoke the tokens at {issuer} ({e}); they are deleted \
+                 here but stay valid there until they expire"
+            ),
+        }
+    }
     match store::remove(&file) {
         Ok(true) => {
             println!(
@@ -221,7 +241,7 @@ pub fn check_line(settings: &Settings) -> Option<String> {
     let stored = oauth
         .dir
         .as_ref()
-        .and_then(|d| store::load(&store::file_for(d, &settings.url)));
+        .and_then(|d| store::load(&store::open_for(d, &settings.url)));
     let when = match oauth.mode {
         super::Mode::Auto => "if the server asks for OAuth",
         super::Mode::Forced => "(--auth oauth)",

@@ -110,6 +110,8 @@ pub struct ServerMetadata {
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: Option<String>,
     pub registration_endpoint: Option<String>,
+    /// RFC 7009: where `auth logout` revokes the tokens.
+    pub revocation_endpoint: Option<String>,
     pub scopes_supported: Option<Vec<String>>,
     pub code_challenge_methods_supported: Option<Vec<String>>,
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
@@ -173,12 +175,30 @@ pub fn server_metadata_urls(issuer: &Url) -> Vec<Url> {
     list.into_iter().flatten().collect()
 }
 
+/// What every OAuth request of one server obeys: the server it is for (loopback or not,
+/// and the resource the metadata must name) and `--allow-http`.
+pub struct Rules<'a> {
+    pub server: &'a Url,
+    pub allow_http: bool,
+}
+
+impl Rules<'_> {
+    /// `net::check_url` for this server.
+    pub fn check(&self, url: &Url, what: &str) -> Result<(), String> {
+        super::net::check_url(self.server, url, self.allow_http, what)
+    }
+}
+
 /// GETs a JSON document; `Ok(None)` for a 4xx (not there), `Err` for anything that stops
-/// discovery (network failure, a 5xx, a body that is not the document).
+/// discovery (a URL the rules refuse, a network failure, a 5xx, a body over
+/// `net::MAX_BODY`).
 async fn fetch_json<T: for<'de> Deserialize<'de>>(
     http: &Client,
+    rules: &Rules<'_>,
     url: &Url,
+    what: &str,
 ) -> Result<Option<T>, String> {
+    rules.check(url, what)?;
     let resp = http
         .get(url.clone())
         .header("accept", "application/json")
@@ -203,13 +223,7 @@ async fn fetch_json<T: for<'de> Deserialize<'de>>(
             status.as_u16()
         ));
     }
-    let body = resp.bytes().await.map_err(|e| {
-        format!(
-            "cannot read {}: {}",
-            without_query(url),
-            crate::netutil::plain_cause(&e)
-        )
-    })?;
+    let body = super::net::read_bounded(resp, &format!("{what} at {}", without_query(url))).await?;
     match serde_json::from_slice(&body) {
         Ok(v) => Ok(Some(v)),
         // A 200 that is not the document (an HTML page at a catch-all route) is "not there".
@@ -225,81 +239,123 @@ pub fn without_query(url: &Url) -> String {
     u.to_string()
 }
 
+/// A server's words for a log line or a message: no control characters, bounded.
+pub fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(300).collect()
+}
+
+/// The identity of a resource: origin and path without query, fragment or trailing slash
+/// (`…/mcp` and `…/mcp/` are one server; the token store is keyed on it too).
+pub fn resource_key(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let path = u.path().trim_end_matches('/').to_string();
+    u.set_path(&path);
+    u.as_str().trim_end_matches('/').to_string()
+}
+
 /// Finds the protected-resource metadata; `Ok(None)` when the server publishes none.
 pub async fn resource_metadata(
     http: &Client,
-    server: &Url,
+    rules: &Rules<'_>,
     challenge: Option<&Challenge>,
 ) -> Result<Option<ResourceMetadata>, String> {
-    for url in resource_metadata_urls(server, challenge) {
-        if let Some(found) = fetch_json::<ResourceMetadata>(http, &url).await? {
-            check_resource(server, found.resource.as_deref())?;
+    for url in resource_metadata_urls(rules.server, challenge) {
+        let what = "the server's protected-resource metadata";
+        if let Some(found) = fetch_json::<ResourceMetadata>(http, rules, &url, what).await? {
+            check_resource(rules.server, found.resource.as_deref())?;
             return Ok(Some(found));
         }
     }
     Ok(None)
 }
 
-/// RFC 9728 §3.3 and RFC 8707: the metadata's `resource` must be this server (same origin,
-/// and the server's path within the resource's path).
+/// RFC 9728 §3.3: the metadata's `resource` must be present and be this server's URL, exactly
+/// (a trailing slash aside): a parent path or another origin is another resource, whose
+/// tokens must not be sent here nor this server's credentials obtained for it.
 pub fn check_resource(server: &Url, resource: Option<&str>) -> Result<(), String> {
     let Some(resource) = resource else {
-        return Ok(());
+        return Err(format!(
+            "the protected-resource metadata for {} names no resource (RFC 9728 §3.3): \
+             refusing to sign in with it",
+            without_query(server)
+        ));
     };
-    let parsed = Url::parse(resource)
-        .map_err(|_| "the server's protected-resource metadata names an invalid resource")?;
-    let base = parsed.path().trim_end_matches('/');
-    let path = server.path();
-    let path_ok = path.trim_end_matches('/') == base || path.starts_with(&format!("{base}/"));
-    if parsed.origin() == server.origin() && path_ok {
+    let same = Url::parse(resource).is_ok_and(|r| resource_key(&r) == resource_key(server));
+    if same {
         Ok(())
     } else {
         Err(format!(
-            "the server's protected-resource metadata is for {resource}, not for {}: refusing \
-             to sign in (a token for that resource must not be sent here)",
+            "the server's protected-resource metadata is for {}, not for {}: refusing to sign \
+             in (RFC 9728 §3.3: a token for that resource must not be sent here)",
+            printable(resource),
             without_query(server)
         ))
     }
 }
 
-/// OAuth 2.1 §1.5 and the MCP spec: the authorization server's endpoints are https (plain
-/// http only to loopback, or with `--allow-http`), since the code, the verifier and the
-/// tokens travel to them.
-pub fn check_endpoints(found: &Discovered, allow_http: bool) -> Result<(), String> {
+/// Every endpoint the authorization server names obeys the rules (https, no internal
+/// address for a remote server), since the code, the verifier, the client secret and the
+/// tokens travel to them; the authorization endpoint too, as the browser is sent there.
+pub fn check_endpoints(server: &Url, found: &Discovered, allow_http: bool) -> Result<(), String> {
     let s = &found.server;
     let endpoints = [
-        s.authorization_endpoint.as_deref(),
-        s.token_endpoint.as_deref(),
-        s.registration_endpoint.as_deref(),
+        (
+            "the authorization endpoint",
+            s.authorization_endpoint.as_deref(),
+        ),
+        ("the token endpoint", s.token_endpoint.as_deref()),
+        (
+            "the registration endpoint",
+            s.registration_endpoint.as_deref(),
+        ),
+        ("the revocation endpoint", s.revocation_endpoint.as_deref()),
     ];
-    for raw in endpoints.into_iter().flatten() {
-        let url = Url::parse(raw)
-            .map_err(|_| format!("the authorization server names an invalid endpoint ({raw})"))?;
-        let ok = match url.scheme() {
-            "https" => true,
-            "http" => allow_http || crate::netutil::is_loopback(&url),
-            _ => false,
-        };
-        if !ok {
-            return Err(format!(
-                "the authorization server's endpoint {} is not https: refusing to send a \
-                 sign-in there (pass --allow-http if you really mean it)",
-                without_query(&url)
-            ));
-        }
+    for (what, raw) in endpoints {
+        let Some(raw) = raw else { continue };
+        let url = Url::parse(raw).map_err(|_| {
+            format!(
+                "the authorization server names an invalid endpoint ({})",
+                printable(raw)
+            )
+        })?;
+        super::net::check_url(server, &url, allow_http, what)?;
     }
     Ok(())
 }
 
-/// Finds the authorization server's metadata for `issuer`; `Ok(None)` when none is published.
+/// Finds the authorization server's metadata for the issuer identifier `issuer`; `Ok(None)`
+/// when none is published. RFC 8414 §3.3: the document's `issuer` must be the identifier its
+/// URL was built from, else it is refused (a document served for another issuer).
 pub async fn server_metadata(
     http: &Client,
-    issuer: &Url,
+    rules: &Rules<'_>,
+    issuer: &str,
 ) -> Result<Option<ServerMetadata>, String> {
-    for url in server_metadata_urls(issuer) {
-        if let Some(found) = fetch_json::<ServerMetadata>(http, &url).await? {
+    let issuer_url = Url::parse(issuer).map_err(|_| {
+        format!(
+            "the authorization server {} is not a URL",
+            printable(issuer)
+        )
+    })?;
+    for url in server_metadata_urls(&issuer_url) {
+        let what = "the authorization server's metadata";
+        if let Some(found) = fetch_json::<ServerMetadata>(http, rules, &url, what).await? {
             if found.authorization_endpoint.is_none() || found.token_endpoint.is_none() {
                 continue;
+            }
+            match found.issuer.as_deref() {
+                Some(named) if super::same_issuer(named, issuer) => {}
+                named => {
+                    return Err(format!(
+                        "the authorization server metadata at {} is for issuer {}, not {}: \
+                         refused (RFC 8414 §3.3)",
+                        without_query(&url),
+                        named.map_or("(none named)".into(), printable),
+                        printable(issuer)
+                    ));
+                }
             }
             return Ok(Some(found));
         }
@@ -309,28 +365,29 @@ pub async fn server_metadata(
 
 /// The whole discovery, after a challenge (or without one, for `auth login`).
 ///
-/// `allow_fallback`: when the server publishes no resource metadata, use the 2025-03-26
+/// `allow_defaults`: when the server publishes no resource metadata, use the 2025-03-26
 /// rules: the authorization server is the server's origin, its metadata at the root
 /// well-known URL, or else the default `/authorize`, `/token` and `/register` endpoints
 /// (the last only when `allow_defaults`, since any server would then look like one).
 /// `Ok(None)`: the server does not use OAuth as far as can be told.
 pub async fn discover(
     http: &Client,
-    server: &Url,
+    rules: &Rules<'_>,
     challenge: Option<&Challenge>,
     allow_defaults: bool,
 ) -> Result<Option<Discovered>, String> {
-    let resource = resource_metadata(http, server, challenge).await?;
+    let server = rules.server;
+    let resource = resource_metadata(http, rules, challenge).await?;
     let Some(resource) = resource else {
         let mut origin = server.clone();
         origin.set_path("/");
         origin.set_query(None);
         origin.set_fragment(None);
         let issuer = origin.as_str().trim_end_matches('/').to_string();
-        if let Some(server_meta) = server_metadata(http, &origin).await? {
+        if let Some(server_meta) = server_metadata(http, rules, &issuer).await? {
             return Ok(Some(Discovered {
                 resource: None,
-                issuer: server_meta.issuer.clone().unwrap_or(issuer),
+                issuer,
                 server: server_meta,
                 default_endpoints: false,
             }));
@@ -356,21 +413,17 @@ pub async fn discover(
             "the server's protected-resource metadata names no authorization server".into(),
         );
     };
-    let issuer = Url::parse(&as_url).map_err(
-        |_| "the server's protected-resource metadata names an invalid authorization server",
-    )?;
-    let server_meta = server_metadata(http, &issuer).await?.ok_or_else(|| {
-        format!(
-            "the authorization server {} publishes no metadata (RFC 8414 or OpenID discovery)",
-            without_query(&issuer)
-        )
-    })?;
+    let server_meta = server_metadata(http, rules, &as_url)
+        .await?
+        .ok_or_else(|| {
+            format!(
+                "the authorization server {} publishes no metadata (RFC 8414 or OpenID discovery)",
+                printable(&as_url)
+            )
+        })?;
     Ok(Some(Discovered {
         resource: Some(resource),
-        issuer: server_meta
-            .issuer
-            .clone()
-            .unwrap_or_else(|| as_url.trim_end_matches('/').to_string()),
+        issuer: as_url.trim_end_matches('/').to_string(),
         server: server_meta,
         default_endpoints: false,
     }))
@@ -428,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_must_be_https_or_loopback() {
+    fn endpoints_must_be_https_or_loopback_for_a_loopback_server() {
         let found = |token: &str| Discovered {
             resource: None,
             server: ServerMetadata {
@@ -439,18 +492,39 @@ mod tests {
             issuer: "https://as.example".into(),
             default_endpoints: false,
         };
-        assert!(check_endpoints(&found("https://as.example/token"), false).is_ok());
-        assert!(check_endpoints(&found("http://127.0.0.1:9/token"), false).is_ok());
-        assert!(check_endpoints(&found("http://as.example/token"), false).is_err());
-        assert!(check_endpoints(&found("http://as.example/token"), true).is_ok());
+        let local = Url::parse("http://127.0.0.1:8/mcp").unwrap();
+        let remote = Url::parse("https://h.example/mcp").unwrap();
+        assert!(check_endpoints(&remote, &found("https://as.example/token"), false).is_ok());
+        assert!(check_endpoints(&local, &found("http://127.0.0.1:9/token"), false).is_ok());
+        assert!(check_endpoints(&remote, &found("http://127.0.0.1:9/token"), false).is_err());
+        assert!(check_endpoints(&remote, &found("http://as.example/token"), false).is_err());
+        assert!(check_endpoints(&remote, &found("http://as.example/token"), true).is_ok());
     }
 
     #[test]
-    fn resource_must_be_this_server() {
+    fn resource_must_be_this_server_exactly() {
         let server = Url::parse("https://h.example/mcp").unwrap();
         assert!(check_resource(&server, Some("https://h.example/mcp")).is_ok());
-        assert!(check_resource(&server, Some("https://h.example/")).is_ok());
+        assert!(check_resource(&server, Some("https://h.example/mcp/")).is_ok());
+        assert!(check_resource(&server, None).is_err(), "missing resource");
+        assert!(
+            check_resource(&server, Some("https://h.example/")).is_err(),
+            "parent"
+        );
+        assert!(check_resource(&server, Some("https://h.example")).is_err());
         assert!(check_resource(&server, Some("https://h.example/other")).is_err());
         assert!(check_resource(&server, Some("https://evil.example/mcp")).is_err());
+        assert!(check_resource(&server, Some("http://h.example/mcp")).is_err());
+        let root = Url::parse("https://h.example/").unwrap();
+        assert!(check_resource(&root, Some("https://h.example")).is_ok());
+    }
+
+    #[test]
+    fn one_key_with_or_without_the_trailing_slash() {
+        let k = |u: &str| resource_key(&Url::parse(u).unwrap());
+        assert_eq!(k("https://h.example/mcp"), k("https://h.example/mcp/"));
+        assert_eq!(k("https://h.example/mcp?x=1"), "https://h.example/mcp");
+        assert_eq!(k("https://h.example/"), "https://h.example");
+        assert_ne!(k("https://h.example/mcp"), k("https://h.example/"));
     }
 }

@@ -45,7 +45,7 @@ impl std::fmt::Display for HttpError {
 impl std::error::Error for HttpError {}
 
 /// `oauth2`'s HTTP client over our reqwest: redirects are not followed (the client passed in
-/// is built without them), bodies are bounded by the caller's timeout.
+/// is built without them), bodies are read up to `net::MAX_BODY` within the caller's timeout.
 async fn http_call(
     client: Client,
     request: oauth2::HttpRequest,
@@ -60,13 +60,10 @@ async fn http_call(
     for (name, value) in resp.headers() {
         builder = builder.header(name, value);
     }
-    let body = resp
-        .bytes()
+    let body = super::net::read_bounded(resp, "the authorization server's answer")
         .await
-        .map_err(|e| HttpError(crate::netutil::plain_cause(&e)))?;
-    builder
-        .body(body.to_vec())
-        .map_err(|e| HttpError(e.to_string()))
+        .map_err(HttpError)?;
+    builder.body(body).map_err(|e| HttpError(e.to_string()))
 }
 
 /// Picks the token-endpoint authentication for a client with or without a secret, from what
@@ -188,7 +185,7 @@ async fn register(
             )
         })?;
     let status = resp.status();
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let bytes = super::net::read_bounded(resp, "the client registration answer").await?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     if !status.is_success() {
@@ -388,6 +385,90 @@ pub fn apply(stored: &mut Stored, tokens: &oauth2::basic::BasicTokenResponse) {
         );
     }
     stored.obtained_at = now_secs();
+}
+
+/// RFC 7009: revokes the stored refresh token and access token at `endpoint`, with the
+/// client's own authentication. Each failure is returned in words (never with a token);
+/// `Ok(n)`: `n` tokens revoked.
+///
+/// One form POST per token, written here rather than with `oauth2`'s `revoke_token`: that
+/// refuses any http revocation URL, while the bridge's rules (`net::check_url`) allow plain
+/// http to a loopback authorization server of a loopback MCP server, as for every other
+/// endpoint.
+pub async fn revoke(http: &Client, endpoint: &str, stored: &Stored) -> Result<usize, String> {
+    let url = Url::parse(endpoint).map_err(|_| "the revocation endpoint is not a URL")?;
+    // The refresh token first: revoking it also ends the access tokens issued with it at
+    // most servers (RFC 7009 §2.1).
+    let tokens = [
+        ("refresh_token", stored.refresh_token.as_deref()),
+        ("access_token", stored.access_token.as_deref()),
+    ];
+    let id = &stored.client;
+    let mut done = 0;
+    let mut failures = Vec::new();
+    for (hint, token) in tokens {
+        let Some(token) = token else { continue };
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", token)
+            .append_pair("token_type_hint", hint);
+        let mut request = http
+            .post(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        match (id.auth_method.as_str(), &id.client_secret) {
+            ("client_secret_basic", Some(secret)) => {
+                // RFC 6749 §2.3.1: both parts form-encoded before Basic.
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                request = request.basic_auth(enc(&id.client_id), Some(enc(secret)));
+            }
+            ("client_secret_post", Some(secret)) => {
+                form.append_pair("client_id", &id.client_id)
+                    .append_pair("client_secret", secret);
+            }
+            _ => {
+                form.append_pair("client_id", &id.client_id);
+            }
+        }
+        let what = hint.replace('_', " ");
+        let outcome = match request.body(form.finish()).send().await {
+            Err(e) => Err(crate::netutil::plain_cause(&e)),
+            Ok(resp) => {
+                let status = resp.status();
+                let body = super::net::read_bounded(resp, "the revocation answer")
+                    .await
+                    .unwrap_or_default();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let error = v.get("error").and_then(|e| e.as_str()).map(printable);
+                    Err(format!(
+                        "HTTP {}{}",
+                        status.as_u16(),
+                        error.map(|e| format!(", {e}")).unwrap_or_default()
+                    ))
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => done += 1,
+            Err(e) => failures.push(format!("revoking the {what} failed: {e}")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(done)
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+fn printable(s: &str) -> String {
+    super::discovery::printable(s)
 }
 
 /// A token-endpoint failure in words, without anything secret: the server's error code and

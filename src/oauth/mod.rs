@@ -20,6 +20,7 @@ pub mod browser;
 pub mod command;
 pub mod discovery;
 pub mod flow;
+pub mod net;
 pub mod store;
 
 use std::path::PathBuf;
@@ -59,9 +60,13 @@ struct Current {
 
 #[derive(Default)]
 struct State {
+    /// The sign-in in use; `None` also after discovery named another issuer than its own.
     stored: Option<Stored>,
     found: Option<Discovered>,
     not_oauth: bool,
+    /// The issuer the saved sign-in (and a configured client secret used with it) belongs
+    /// to: a client secret is never sent to another one.
+    bound_issuer: Option<String>,
 }
 
 /// How to reach authorization servers: the MCP server's connection settings.
@@ -85,9 +90,21 @@ impl HttpSettings {
         }
     }
 
+    /// For `auth logout`, which has only a URL: the defaults (and the system's proxy).
+    pub fn defaults() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            extra_ca_pem: None,
+            proxy: None,
+            direct: false,
+        }
+    }
+
     /// A client for authorization servers, with the same connection settings as the MCP
-    /// server's (CA file, proxy, connect timeout) but no redirects and no configured headers.
-    fn client(&self) -> Result<Client, String> {
+    /// server's (CA file, proxy, connect timeout) but no redirects, no configured headers,
+    /// and, for a server that is not loopback, a resolver that never connects to an internal
+    /// address (`net`).
+    fn client(&self, server: &Url) -> Result<Client, String> {
         let mut builder = Client::builder()
             .user_agent(concat!("wazion-mcp/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.connect_timeout)
@@ -101,8 +118,12 @@ impl HttpSettings {
         // No proxy at all for a loopback MCP server's sign-in (issue 16 item 6): its
         // authorization server may be plain http on loopback, and get the code, the verifier
         // and the tokens.
-        builder = crate::netutil::with_proxy(builder, self.proxy.as_deref(), self.direct)
+        let direct = self.direct || crate::netutil::is_loopback(server);
+        builder = crate::netutil::with_proxy(builder, self.proxy.as_deref(), direct)
             .map_err(|e| format!("--proxy is not usable: {}", crate::netutil::plain_cause(&e)))?;
+        if let Some(resolver) = net::resolver(server, self.proxy.as_deref()) {
+            builder = builder.dns_resolver(resolver);
+        }
         builder.build().map_err(|e| {
             format!(
                 "cannot set up the HTTP client for sign-in: {}",
@@ -133,7 +154,7 @@ const RETIRED_TOKENS: usize = 4;
 impl Authorizer {
     /// Loads the stored sign-in for `server`, if any.
     pub fn new(server: Url, settings: OAuthSettings, http_settings: HttpSettings) -> Self {
-        let file = settings.dir.as_ref().map(|d| store::file_for(d, &server));
+        let file = settings.dir.as_ref().map(|d| store::open_for(d, &server));
         let stored = file.as_deref().and_then(store::load);
         let current = current_of(stored.as_ref(), 1);
         Self {
@@ -145,6 +166,7 @@ impl Authorizer {
             current: RwLock::new(current),
             retired: std::sync::Mutex::new(std::collections::VecDeque::new()),
             state: tokio::sync::Mutex::new(State {
+                bound_issuer: stored.as_ref().map(|s| s.issuer.clone()),
                 stored,
                 ..State::default()
             }),
@@ -156,7 +178,7 @@ impl Authorizer {
         if let Some(c) = self.http.get() {
             return Ok(c);
         }
-        let client = self.http_settings.client()?;
+        let client = self.http_settings.client(&self.server)?;
         Ok(self.http.get_or_init(|| client))
     }
 
@@ -375,10 +397,15 @@ impl Authorizer {
         }
         let forced = self.settings.mode == Mode::Forced;
         let http = self.http().map_err(Verdict::Fail)?;
-        match discovery::discover(http, &self.server, challenge, forced).await {
+        let rules = discovery::Rules {
+            server: &self.server,
+            allow_http: self.settings.allow_http,
+        };
+        match discovery::discover(http, &rules, challenge, forced).await {
             Ok(Some(found)) => {
-                discovery::check_endpoints(&found, self.settings.allow_http)
+                discovery::check_endpoints(&self.server, &found, self.settings.allow_http)
                     .map_err(Verdict::Fail)?;
+                self.unbind_other_issuer(st, &found.issuer);
                 st.found = Some(found);
                 Ok(())
             }
@@ -393,6 +420,27 @@ impl Authorizer {
             }
             Err(e) => Err(Verdict::Fail(e)),
         }
+    }
+
+    /// A stored sign-in belongs to the authorization server that issued it: when discovery
+    /// names another issuer, its tokens and client are not used any more (never sent there:
+    /// RFC 9700 §4.10, issue 16) and the next step is a new sign-in. The saved file keeps the
+    /// old sign-in until the new one replaces it, so `auth status` reports what is stored.
+    fn unbind_other_issuer(&self, st: &mut State, issuer: &str) {
+        let Some(stored) = &st.stored else { return };
+        if same_issuer(&stored.issuer, issuer) {
+            return;
+        }
+        tracing::warn!(
+            "{} now names the authorization server {} instead of {}, where this sign-in \
+             was made: its tokens and client are not sent there; signing in again",
+            self.server_label(),
+            discovery::printable(issuer),
+            discovery::printable(&stored.issuer)
+        );
+        st.stored = None;
+        let mut c = self.current.write().unwrap_or_else(|p| p.into_inner());
+        c.refreshable = false;
     }
 
     async fn refresh(&self, st: &mut State) -> Result<(), String> {
@@ -415,6 +463,9 @@ impl Authorizer {
         let Some(rt) = stored.refresh_token.clone() else {
             return Err("no refresh token".into());
         };
+        if !same_issuer(&stored.issuer, &found.issuer) {
+            return Err("the refresh token belongs to another authorization server".into());
+        }
         let resource = self.resource(found);
         match flow::refresh(self.http()?, found, &stored.client, &rt, &resource).await {
             Ok(tokens) => {
@@ -437,6 +488,21 @@ impl Authorizer {
         let found = st.found.clone().ok_or("no OAuth metadata")?;
         // Refused before anything is registered or opened.
         flow::require_s256(&found)?;
+        if self.settings.identity.client_secret.is_some()
+            && let Some(bound) = &st.bound_issuer
+            && !same_issuer(bound, &found.issuer)
+        {
+            return Err(format!(
+                "{} now names the authorization server {}, but the sign-in (and the client \
+                 secret of --oauth-client-secret-env) belongs to {}: the secret is not sent \
+                 there. If the server really moved, run `wazion-mcp auth logout {}` and sign \
+                 in again",
+                self.server_label(),
+                discovery::printable(&found.issuer),
+                discovery::printable(bound),
+                self.server_label()
+            ));
+        }
         let preferred_port = st
             .stored
             .as_ref()
@@ -479,6 +545,7 @@ impl Authorizer {
         };
         flow::apply(&mut stored, &tokens);
         self.install(&stored);
+        st.bound_issuer = Some(stored.issuer.clone());
         st.stored = Some(stored);
         tracing::info!("signed in to {}", self.server_label());
         Ok(())
@@ -526,6 +593,58 @@ fn retire(retired: &mut std::collections::VecDeque<String>, old: String) {
     while retired.len() > RETIRED_TOKENS {
         retired.pop_front();
     }
+}
+
+/// `auth logout`: revokes the stored tokens (RFC 7009) at the issuer that issued them, when
+/// its metadata (fetched under the same rules as a sign-in, `issuer` checked) offers a
+/// `revocation_endpoint`. `Ok(None)`: it offers none; `Ok(Some(n))`: `n` tokens revoked.
+/// Bounded by [`AS_REQUEST_TIMEOUT`] as a whole.
+pub async fn revoke_stored(
+    server: &Url,
+    stored: &Stored,
+    http: &HttpSettings,
+) -> Result<Option<usize>, String> {
+    if stored.access_token.is_none() && stored.refresh_token.is_none() {
+        return Ok(Some(0));
+    }
+    let client = http.client(server)?;
+    let rules = discovery::Rules {
+        server,
+        allow_http: false,
+    };
+    let work = async {
+        let meta = discovery::server_metadata(&client, &rules, &stored.issuer)
+            .await?
+            .ok_or_else(|| {
+                format!(
+                    "the authorization server {} publishes no metadata",
+                    discovery::printable(&stored.issuer)
+                )
+            })?;
+        let found = Discovered {
+            resource: None,
+            server: meta,
+            issuer: stored.issuer.clone(),
+            default_endpoints: false,
+        };
+        discovery::check_endpoints(server, &found, false)?;
+        let Some(endpoint) = found.server.revocation_endpoint.clone() else {
+            return Ok(None);
+        };
+        flow::revoke(&client, &endpoint, stored).await.map(Some)
+    };
+    match tokio::time::timeout(AS_REQUEST_TIMEOUT, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the authorization server did not answer within {} s",
+            AS_REQUEST_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Issuer identifiers compare exactly (RFC 8414 §3.3), a trailing slash aside.
+pub fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 /// Whether the scopes `held` include every scope in `wanted` (a challenge naming none is

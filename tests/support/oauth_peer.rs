@@ -8,6 +8,13 @@
 //! WAzion), answers 401 with a Bearer challenge and a JSON-RPC body, and 403
 //! `insufficient_scope` for tools that need more scope. Everything either side saw is
 //! recorded in [`Seen`] for the tests to assert on.
+//!
+//! Hostile variants for issue 16: metadata naming another issuer or resource (or none), a
+//! token endpoint that accepts any refresh token (an attacker's), a 600 MB metadata answer,
+//! a challenge switched at run time to name another server's metadata, an authorization
+//! endpoint with shell metacharacters, and a revocation endpoint (RFC 7009), working or not.
+//! The resource server also serves as a plain-http forward proxy (it records the absolute
+//! request target), which lets a test talk to a "remote" host name on 127.0.0.1.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +41,21 @@ pub struct PeerConfig {
     pub static_token: Option<&'static str>,
     /// `code_challenge_methods_supported` of the authorization server's metadata.
     pub pkce_methods: Vec<&'static str>,
+    /// The protected-resource metadata's `resource`: `None` this server's URL, `Some(None)`
+    /// left out, `Some(Some(url))` that URL (`"ROOT"`: this server's root, a parent path).
+    pub resource_claim: Option<Option<String>>,
+    /// The `issuer` the authorization server's metadata names (default: its own URL).
+    pub issuer_claim: Option<String>,
+    /// The token endpoint issues tokens for any refresh token (an attacker collecting them).
+    pub accept_any_refresh: bool,
+    /// The protected-resource metadata is a 600 MiB answer, streamed.
+    pub huge_metadata: bool,
+    /// `revocation_endpoint` in the metadata, answering with this status.
+    pub revocation: Option<u16>,
+    /// Raw text appended to the authorization endpoint's URL in the metadata.
+    pub authorize_suffix: Option<String>,
+    /// Any client id and redirect URI is accepted (a client pre-registered out of band).
+    pub any_client: bool,
 }
 
 impl Default for PeerConfig {
@@ -45,6 +67,13 @@ impl Default for PeerConfig {
             as_scopes: vec!["mcp:read", "mcp:write", "offline_access"],
             static_token: None,
             pkce_methods: vec!["S256"],
+            resource_claim: None,
+            issuer_claim: None,
+            accept_any_refresh: false,
+            huge_metadata: false,
+            revocation: None,
+            authorize_suffix: None,
+            any_client: false,
         }
     }
 }
@@ -72,6 +101,15 @@ pub struct Seen {
     /// The JSON-RPC method of every POST to the resource server, with whether it carried a
     /// valid token.
     pub rpc: Vec<(String, bool)>,
+    /// The request target of every request to the resource server, as sent (absolute when
+    /// it came as a proxy request).
+    pub targets: Vec<String>,
+    /// The form and Authorization header of every revocation request.
+    pub revocations: Vec<(HashMap<String, String>, Option<String>)>,
+    /// When set, the resource server's challenge names this metadata URL.
+    pub challenge_metadata: Option<String>,
+    /// Bytes of the huge metadata answer handed to the connection.
+    pub streamed: Arc<std::sync::atomic::AtomicU64>,
     clients: HashMap<String, Vec<String>>,
     codes: HashMap<String, Code>,
     /// access token → (scope, still valid)
@@ -112,6 +150,8 @@ impl Seen {
 pub struct OAuthPeer {
     pub issuer: String,
     pub mcp_url: String,
+    /// `http://127.0.0.1:<port>` of the resource server (also a forward proxy).
+    pub rs_base: String,
     pub seen: Arc<Mutex<Seen>>,
 }
 
@@ -147,8 +187,14 @@ impl OAuthPeer {
         OAuthPeer {
             issuer,
             mcp_url: format!("{rs_base}/mcp"),
+            rs_base,
             seen,
         }
+    }
+
+    /// The protected-resource metadata URL the resource server's challenge names.
+    pub fn metadata_url(&self) -> String {
+        format!("{}/.well-known/oauth-protected-resource/mcp", self.rs_base)
     }
 
     pub fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
@@ -193,9 +239,13 @@ impl Ctx {
     }
 
     fn metadata(&self) -> Value {
-        json!({
-            "issuer": self.issuer,
-            "authorization_endpoint": format!("{}/authorize", self.issuer),
+        let mut v = json!({
+            "issuer": self.config.issuer_claim.clone().unwrap_or_else(|| self.issuer.clone()),
+            "authorization_endpoint": format!(
+                "{}/authorize{}",
+                self.issuer,
+                self.config.authorize_suffix.as_deref().unwrap_or("")
+            ),
             "token_endpoint": format!("{}/token", self.issuer),
             "registration_endpoint": format!("{}/register", self.issuer),
             "response_types_supported": ["code"],
@@ -204,7 +254,11 @@ impl Ctx {
             "token_endpoint_auth_methods_supported": ["none"],
             "scopes_supported": self.config.as_scopes,
             "authorization_response_iss_parameter_supported": true,
-        })
+        });
+        if self.config.revocation.is_some() {
+            v["revocation_endpoint"] = json!(format!("{}/revoke", self.issuer));
+        }
+        v
     }
 
     async fn authorization_server(&self, req: Request<Body>) -> Response<Body> {
@@ -241,6 +295,26 @@ impl Ctx {
                 )
             }
             ("GET", "/authorize") => self.authorize(query),
+            ("POST", "/revoke") => {
+                let auth = parts
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                let mut seen = self.seen();
+                let f = form(&body);
+                if let Some(t) = f.get("token") {
+                    seen.refresh.remove(t);
+                    seen.access.remove(t);
+                }
+                seen.revocations.push((f, auth));
+                let status = self.config.revocation.unwrap_or(404);
+                respond(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                    &[],
+                    "",
+                )
+            }
             ("POST", "/token") => {
                 let auth = parts
                     .headers
@@ -259,10 +333,11 @@ impl Ctx {
         let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let client = get("client_id");
         let redirect = get("redirect_uri");
-        let known = seen
-            .clients
-            .get(&client)
-            .is_some_and(|u| u.contains(&redirect));
+        let known = self.config.any_client
+            || seen
+                .clients
+                .get(&client)
+                .is_some_and(|u| u.contains(&redirect));
         if !known || get("code_challenge_method") != "S256" || get("response_type") != "code" {
             return respond(StatusCode::BAD_REQUEST, &[], "bad authorization request");
         }
@@ -299,8 +374,18 @@ impl Ctx {
 
     fn token(&self, f: HashMap<String, String>, auth: Option<String>) -> Response<Body> {
         let mut seen = self.seen();
-        seen.token_requests.push((f.clone(), auth));
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        seen.token_requests.push((f.clone(), auth.clone()));
+        // A client authenticating with Basic names itself there, not in the form.
+        let basic_id = auth
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.split(':').next().map(String::from));
+        let get = |k: &str| match (k, &basic_id) {
+            ("client_id", Some(id)) => id.clone(),
+            _ => f.get(k).cloned().unwrap_or_default(),
+        };
         let invalid = |what: &str| {
             json_response(
                 StatusCode::BAD_REQUEST,
@@ -318,17 +403,22 @@ impl Ctx {
                     || code.redirect_uri != get("redirect_uri")
                     || code.client_id != get("client_id")
                     || code.resource != get("resource")
-                    || code.resource != self.rs_url()
+                    || code.resource != self.claimed_resource()
                 {
                     return invalid("code, verifier, client, redirect or resource mismatch");
                 }
                 code.scope
             }
             "refresh_token" => {
-                let Some(scope) = seen.refresh.remove(&get("refresh_token")) else {
+                let known = seen.refresh.remove(&get("refresh_token"));
+                let Some(scope) = known.or_else(|| {
+                    self.config
+                        .accept_any_refresh
+                        .then(|| "mcp:read offline_access".to_string())
+                }) else {
                     return invalid("unknown refresh token");
                 };
-                if get("resource") != self.rs_url() {
+                if get("resource") != self.claimed_resource() {
                     return invalid("resource mismatch");
                 }
                 scope
@@ -336,8 +426,10 @@ impl Ctx {
             _ => return invalid("unsupported grant"),
         };
         seen.next += 1;
-        let access = format!("at-{}-secret", seen.next);
-        let refresh = format!("rt-{}-secret", seen.next);
+        // Unique across peers (two authorization servers in one test): the port is in it.
+        let tag = self.issuer.rsplit(':').next().unwrap_or("0");
+        let access = format!("at-{}-{tag}-secret", seen.next);
+        let refresh = format!("rt-{}-{tag}-secret", seen.next);
         seen.access.insert(access.clone(), (scope.clone(), true));
         let mut answer = json!({
             "access_token": access,
@@ -356,6 +448,15 @@ impl Ctx {
         format!("{}/mcp", self.rs_base)
     }
 
+    /// The resource tokens are issued for: the claimed one when the metadata claims another
+    /// server's (an attacker's authorization server issues tokens for it).
+    fn claimed_resource(&self) -> String {
+        match &self.config.resource_claim {
+            Some(Some(claim)) if claim != "ROOT" => claim.clone(),
+            _ => self.rs_url(),
+        }
+    }
+
     async fn resource_server(&self, req: Request<Body>) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let body = axum::body::to_bytes(body, 1 << 20)
@@ -367,22 +468,36 @@ impl Ctx {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        self.seen()
-            .resource_requests
-            .push((parts.method.to_string(), path.clone(), auth.clone()));
+        {
+            let mut seen = self.seen();
+            seen.resource_requests
+                .push((parts.method.to_string(), path.clone(), auth.clone()));
+            seen.targets.push(parts.uri.to_string());
+        }
         if path.starts_with("/.well-known/oauth-protected-resource") {
             if !self.config.metadata {
                 return respond(StatusCode::NOT_FOUND, &[], "not found");
             }
-            return json_response(
-                StatusCode::OK,
-                &json!({
-                    "resource": self.rs_url(),
-                    "authorization_servers": [self.issuer],
-                    "scopes_supported": ["mcp:read"],
-                    "bearer_methods_supported": ["header"],
-                }),
-            );
+            if self.config.huge_metadata {
+                return self.huge_answer();
+            }
+            let mut v = json!({
+                "resource": self.rs_url(),
+                "authorization_servers": [self.issuer],
+                "scopes_supported": ["mcp:read"],
+                "bearer_methods_supported": ["header"],
+            });
+            match &self.config.resource_claim {
+                None => {}
+                Some(None) => {
+                    v.as_object_mut().map(|o| o.remove("resource"));
+                }
+                Some(Some(claim)) if claim == "ROOT" => {
+                    v["resource"] = json!(format!("{}/", self.rs_base));
+                }
+                Some(Some(claim)) => v["resource"] = json!(claim),
+            }
+            return json_response(StatusCode::OK, &v);
         }
         if path != "/mcp" {
             return respond(StatusCode::NOT_FOUND, &[], "not found");
@@ -393,7 +508,42 @@ impl Ctx {
         self.mcp(&body, auth.as_deref())
     }
 
+    /// 600 MiB of one JSON string, in 64 KiB chunks made on demand; counts what was taken.
+    fn huge_answer(&self) -> Response<Body> {
+        const CHUNK: usize = 64 * 1024;
+        const TOTAL: u64 = 600 << 20;
+        let counter = self.seen().streamed.clone();
+        let chunks = futures::stream::unfold(0u64, move |sent| {
+            let counter = counter.clone();
+            async move {
+                if sent >= TOTAL {
+                    return None;
+                }
+                let chunk = if sent == 0 {
+                    let mut c = br#"{"resource":""#.to_vec();
+                    c.resize(CHUNK, b'a');
+                    c
+                } else {
+                    vec![b'a'; CHUNK]
+                };
+                counter.fetch_add(CHUNK as u64, std::sync::atomic::Ordering::Relaxed);
+                Some((
+                    Ok::<_, std::io::Error>(Bytes::from(chunk)),
+                    sent + CHUNK as u64,
+                ))
+            }
+        });
+        respond(
+            StatusCode::OK,
+            &[("content-type", "application/json".into())],
+            Body::from_stream(chunks),
+        )
+    }
+
     fn challenge(&self, extra: &str) -> String {
+        if let Some(url) = &self.seen().challenge_metadata {
+            return format!(r#"Bearer {extra}resource_metadata="{url}""#);
+        }
         if self.config.metadata {
             format!(
                 r#"Bearer {extra}resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#,
