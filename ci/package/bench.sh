@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The npm channel's start cost against mcp-remote (issue 17 item 2): `npx -y wazion-mcp` and
+# `npx -y mcp-remote@0.15.1`, cold (empty npm cache) and warm, through the same local
+# registry serving from its storage: time to the `initialize` answer, registry requests,
+# bytes downloaded, RSS of the process tree (ci/package/npx-bench.mjs does the measuring).
+# Not part of .ci/run. Run by hand after ci/package/run.sh (it reuses its dist/ and tools):
+#
+#   bash ci/package/bench.sh          # RUNS=5 by default
+#
+# Verdaccio first fetches mcp-remote's packages from the npm registry once (its uplink), then
+# is restarted without the uplink, so every measured launch is served from its storage, as
+# the tarballs of wazion-mcp are (published to it from ci/package/.run/dist). Figures go to
+# docs/benchmarks.md by hand ("npm channel: npx cold and warm").
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PKG=$ROOT/ci/package
+DIST=$PKG/.run/dist
+B=$PKG/.run/bench
+DEMO=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/demo_server
+BIN=${WAZION_MCP_PACKAGE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/wazion-mcp}
+export PATH=$PKG/node_modules/.bin:$PATH
+VERSION=$(cargo pkgid --quiet)
+VERSION=${VERSION##*[#@]}
+# shellcheck disable=SC2012 # names made by npm.sh
+PLATFORM=$(cd "$DIST" && ls wazion-mcp-*-"$VERSION".tgz | sed -n "s/^wazion-mcp-\(.*\)-$VERSION.tgz$/\1/p")
+[ -n "$PLATFORM" ] || { echo "bench.sh: no packed tarballs in $DIST; run ci/package/run.sh first" >&2; exit 1; }
+
+pids=()
+cleanup() { for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; pids=(); }
+trap cleanup EXIT
+rm -rf "$B"
+mkdir -p "$B/home" "$B/verdaccio"
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+REG=http://127.0.0.1:$port/
+
+verdaccio_up() { # uplink: yes/no
+  {
+    echo "storage: $B/verdaccio/storage"
+    echo "auth: { htpasswd: { file: $B/verdaccio/htpasswd, max_users: 10 } }"
+    if [ "$1" = yes ]; then echo "uplinks: { npmjs: { url: https://registry.npmjs.org/ } }"; else echo "uplinks: {}"; fi
+    echo "packages:"
+    echo "  'wazion-mcp*': { access: \$all, publish: \$authenticated }"
+    if [ "$1" = yes ]; then echo "  '**': { access: \$all, publish: \$authenticated, proxy: npmjs }"
+    else echo "  '**': { access: \$all, publish: \$authenticated }"; fi
+    echo "web: { enable: false }"
+    echo "log: { type: stdout, format: pretty, level: warn }"
+  } >"$B/verdaccio/config.yaml"
+  verdaccio --config "$B/verdaccio/config.yaml" --listen "127.0.0.1:$port" >>"$B/verdaccio.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do curl -fsS "${REG}-/ping" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "verdaccio did not start" >&2; exit 1
+}
+user_npm() {
+  HOME=$B/home npm_config_userconfig=$B/home/.npmrc npm_config_cache=$B/prime-cache \
+    npm_config_registry=$REG npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false "$@"
+}
+
+echo "== priming the registry's storage (mcp-remote@0.15.1 through the uplink; wazion-mcp published)"
+verdaccio_up yes
+token=$(curl -fsS -X PUT -H 'content-type: application/json' -d '{"name":"bench","password":"bench-password"}' \
+  "${REG}-/user/org.couchdb.user:bench" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
+echo "//127.0.0.1:$port/:_authToken=$token" >"$B/home/.npmrc"
+user_npm npm publish --loglevel=warn "$DIST/wazion-mcp-$PLATFORM-$VERSION.tgz"
+user_npm npm publish --loglevel=warn "$DIST/wazion-mcp-$VERSION.tgz"
+user_npm npm install --prefix "$B/prime" --loglevel=warn mcp-remote@0.15.1 >/dev/null
+cleanup
+echo "== the registry restarted without an uplink: everything from its storage"
+verdaccio_up no
+"$DEMO" --port 0 --token demo-token >"$B/demo.url" 2>"$B/demo.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$B/demo.url" ] && break; sleep 0.1; done
+
+echo "== measuring (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); node $(node --version), npm $(npm --version))"
+REGISTRY=$REG DEMO_URL=$(head -n1 "$B/demo.url") SCRATCH=$B WAZION_VERSION=$VERSION BIN=$BIN \
+  node "$PKG/npx-bench.mjs"
