@@ -43,6 +43,7 @@ verdaccio_up() { # uplink: yes/no
     echo "  'wazion-mcp*': { access: \$all, publish: \$authenticated }"
     if [ "$1" = yes ]; then echo "  '**': { access: \$all, publish: \$authenticated, proxy: npmjs }"
     else echo "  '**': { access: \$all, publish: \$authenticated }"; fi
+    echo "max_body_size: 500mb"
     echo "web: { enable: false }"
     echo "log: { type: stdout, format: pretty, level: warn }"
   } >"$B/verdaccio/config.yaml"

@@ -30,7 +30,8 @@ export function run(command, args, extra, input) {
 }
 
 // A bridge driven by raw JSON lines: request() writes one and resolves to the answer with its
-// id (notifications in between are kept in `others`); `exited` resolves to {code, signal}.
+// id (notifications in between are kept in `others`); `exited` resolves to {code, signal}
+// once the process has ended and its output has been read.
 export class RawBridge {
   constructor(command, args, extra) {
     this.child = spawn(command, args, { env: envWith(extra), stdio: ['pipe', 'pipe', 'pipe'] });
@@ -58,8 +59,13 @@ export class RawBridge {
       }
     });
     this.child.stderr.on('data', (d) => { this.stderr += d; });
+    this.child.on('error', (err) => {
+      for (const w of this.waiting.values()) w({ spawnError: String(err) });
+      this.waiting.clear();
+    });
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
+      // 'close': the process has ended and its stdout and stderr are read to the end.
+      this.child.on('close', (code, signal) => {
         for (const w of this.waiting.values()) w({ bridgeExited: { code, signal }, stderr: this.stderr });
         resolve({ code, signal });
       });

@@ -95,9 +95,16 @@ test('a wrong token in the field: the server\'s 401 message reaches the client w
 
 let passed = 0;
 let failed = 0;
+// Each test bounded (60 s); TEST_FILTER=text runs only the tests whose name contains it.
+const bounded = (fn) => {
+  let timer;
+  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out after 60 s')), 60000); });
+  return Promise.race([Promise.resolve().then(fn), limit]).finally(() => clearTimeout(timer));
+};
 for (const { name, fn } of tests) {
+  if (process.env.TEST_FILTER && !name.includes(process.env.TEST_FILTER)) continue;
   try {
-    await fn();
+    await bounded(fn);
     passed += 1;
     console.log(`PASS  mcpb: ${name}`);
   } catch (err) {

@@ -12,7 +12,7 @@
 //   SCRATCH         a folder for throw-away files
 // Prints one PASS/FAIL line per test and "N passed, M failed"; exits 1 on any failure.
 import { spawn } from 'node:child_process';
-import { writeFileSync, chmodSync } from 'node:fs';
+import { writeFileSync, chmodSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -109,6 +109,47 @@ test('a binary that dies of a signal: the launcher dies of the same signal', asy
   assert.deepEqual({ code: r.code, signal: r.signal }, { code: null, signal: 'SIGKILL' });
 });
 
+test('SIGINT and SIGHUP to the launcher reach the binary, and its exit code comes back', async () => {
+  // A Node script, not sh: sh cannot trap a signal it inherited as ignored (a CI step run in
+  // the background ignores SIGINT); Node's handlers, like the bridge's, are installed anyway.
+  const fake = join(SCRATCH, 'trapping-bridge.js');
+  writeFileSync(fake, [
+    '#!/usr/bin/env node',
+    "process.on('SIGINT', () => { process.stdout.write('got-INT\\n', () => process.exit(3)); });",
+    "process.on('SIGHUP', () => { process.stdout.write('got-HUP\\n', () => process.exit(4)); });",
+    "process.stdout.write('ready\\n');",
+    'setInterval(() => {}, 1000);',
+    '',
+  ].join('\n'));
+  chmodSync(fake, 0o755);
+  for (const [signal, expected] of [['SIGINT', { out: 'ready\ngot-INT\n', code: 3 }], ['SIGHUP', { out: 'ready\ngot-HUP\n', code: 4 }]]) {
+    const bridge = new RawBridge(LAUNCHER, [], { WAZION_MCP_BINARY: fake });
+    let out = '';
+    bridge.child.stdout.removeAllListeners('data');
+    const ready = new Promise((resolve) => {
+      bridge.child.stdout.on('data', (d) => {
+        out += d;
+        if (out === 'ready\n') resolve();
+      });
+    });
+    await Promise.race([ready, bridge.exited]); // bounded: a launcher that ends early ends the wait
+    bridge.child.kill(signal); // to the launcher only, as a host does, not to a process group
+    const end = await bridge.exited;
+    assert.deepEqual({ out, code: end.code, signal: end.signal }, { out: expected.out, code: expected.code, signal: null }, signal);
+  }
+});
+
+test('on a platform without a package: the launcher lists the platforms there are and points to a source build', async () => {
+  const preload = join(SCRATCH, 'other-arch.cjs');
+  writeFileSync(preload, "Object.defineProperty(process, 'arch', { value: 'mips' });\n");
+  const r = await run(process.execPath, ['-r', preload, realpathSync(LAUNCHER), '--version'], {}, '');
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  for (const text of [`(${process.platform}-mips)`, 'darwin-arm64', 'win32-x64-msvc', 'From source', 'WAZION_MCP_BINARY']) {
+    assert.ok(r.stderr.includes(text), `stderr names ${text}:\n${r.stderr}`);
+  }
+});
+
 test('installed without optional dependencies: the launcher names the missing package and what to do', async () => {
   const r = await run(LAUNCHER_NOOPT, ['--version'], {}, '');
   assert.equal(r.code, 1);
@@ -128,9 +169,16 @@ test('the launcher installed from the registry runs the packaged binary (--versi
 
 let passed = 0;
 let failed = 0;
+// Each test bounded (60 s); TEST_FILTER=text runs only the tests whose name contains it.
+const bounded = (fn) => {
+  let timer;
+  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out after 60 s')), 60000); });
+  return Promise.race([Promise.resolve().then(fn), limit]).finally(() => clearTimeout(timer));
+};
 for (const { name, fn } of tests) {
+  if (process.env.TEST_FILTER && !name.includes(process.env.TEST_FILTER)) continue;
   try {
-    await fn();
+    await bounded(fn);
     passed += 1;
     console.log(`PASS  npm: ${name}`);
   } catch (err) {

@@ -66,7 +66,7 @@ bash scripts/package.sh --out "$DIST" ${WAZION_MCP_PACKAGE_BIN:+--bin "$BIN"} >"
   || { cat "$RUN/package.log"; exit 1; }
 sed -n 's/^\(archive\|npm\|mcpb\|note\): /    \1: /p' "$RUN/package.log"
 say "cargo build --example demo_server (normally built already by cargo test)"
-cargo build --locked --quiet --example demo_server
+cargo build --locked --quiet --bin wazion-mcp --example demo_server
 
 VERSION=$(cd "$ROOT" && cargo pkgid --quiet)
 VERSION=${VERSION##*[#@]}
@@ -126,6 +126,7 @@ packages:
   '**':
     access: \$all
     publish: \$authenticated
+max_body_size: 500mb
 web:
   enable: false
 log: { type: stdout, format: pretty, level: warn }
@@ -185,7 +186,12 @@ grep -E '^(PASS|FAIL)  ' "$RUN/npm-test.log" | sed 's/^/    /'
 bundle=$DIST/wazion-mcp-$VERSION-$TARGET.mcpb
 check "mcpb: mcpb unpack" "$RUN/mcpb-unpack.log" mcpb unpack "$bundle" "$RUN/mcpb"
 check "mcpb: mcpb validate manifest.json" "$RUN/mcpb-validate.log" mcpb validate "$RUN/mcpb/manifest.json"
-mcpb_info() { mcpb info "$bundle" | tee /dev/stderr | grep -q "wazion-mcp"; }
+mcpb_info() {
+  local info
+  info=$(mcpb info "$bundle") || return 1
+  echo "$info"
+  grep -q "^File: $(basename "$bundle")" <<<"$info"
+}
 check "mcpb: mcpb info" "$RUN/mcpb-info.log" mcpb_info
 sed 's/^/    | /' "$RUN/mcpb-info.log"
 export BUNDLE_DIR=$RUN/mcpb
