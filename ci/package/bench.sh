@@ -68,10 +68,12 @@ user_npm npm install --prefix "$B/prime" --loglevel=warn mcp-remote@0.15.1 >/dev
 cleanup
 echo "== the registry restarted without an uplink: everything from its storage"
 verdaccio_up no
+user_npm npm install --prefix "$B/prefix" --loglevel=warn "wazion-mcp@$VERSION" >/dev/null
 "$DEMO" --port 0 --token demo-token >"$B/demo.url" 2>"$B/demo.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$B/demo.url" ] && break; sleep 0.1; done
 
 echo "== measuring (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); node $(node --version), npm $(npm --version))"
 REGISTRY=$REG DEMO_URL=$(head -n1 "$B/demo.url") SCRATCH=$B WAZION_VERSION=$VERSION BIN=$BIN \
+  LAUNCHER=$B/prefix/node_modules/.bin/wazion-mcp \
   node "$PKG/npx-bench.mjs"

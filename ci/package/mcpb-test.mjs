@@ -64,9 +64,11 @@ test('as the host substitutes it: the bundled binary, executable, with WAzion\'s
   assert.ok((statSync(config.command).mode & 0o111) !== 0, 'the unpacked binary is executable');
   assert.deepEqual((await launchFor({ wazion_token: 't', server_url: 'https://example.test/mcp' })).args, ['https://example.test/mcp']);
   assert.equal(await launchFor({}), undefined, 'a host does not start it without the required token');
-  // Windows: the same arguments and environment, the .exe.
-  const win = manifest.server.mcp_config.platform_overrides.win32;
-  assert.deepEqual(win, { command: '${__dirname}/server/wazion-mcp.exe' });
+  // macOS: the (universal) binary; Windows: the .exe; both with the same arguments and environment.
+  assert.deepEqual(manifest.server.mcp_config.platform_overrides, {
+    darwin: { command: '${__dirname}/server/wazion-mcp' },
+    win32: { command: '${__dirname}/server/wazion-mcp.exe' },
+  });
 });
 
 test('launched as the manifest says: handshake, tools/list, a tool call, and a DELETE when the host closes it', async () => {

@@ -10,23 +10,25 @@
 // and the tree waited for. Medians over RUNS runs, cold and warm alternating per package.
 //
 // Environment: REGISTRY (verdaccio), DEMO_URL (token demo-token), SCRATCH, WAZION_VERSION,
-// RUNS (default 5), BIN (the bridge itself, for the direct row).
+// RUNS (default 5), BIN (the bridge itself) and LAUNCHER (installed with npm install), for
+// the rows without npx.
 import { spawn } from 'node:child_process';
 import { createServer, request } from 'node:http';
 import { readFileSync, readdirSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const { REGISTRY, DEMO_URL, SCRATCH, WAZION_VERSION, BIN } = process.env;
+const { REGISTRY, DEMO_URL, SCRATCH, WAZION_VERSION, BIN, LAUNCHER } = process.env;
 const RUNS = Number(process.env.RUNS || 5);
 const upstream = new URL(REGISTRY);
 
 // ---- counting proxy: every request to the registry and the bytes it sent back
-const counts = { requests: 0, bytes: 0 };
+const counts = { requests: 0, bytes: 0, log: [] };
 const proxy = createServer((req, res) => {
   counts.requests += 1;
   const up = request(
     { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
     (r) => {
+      counts.log.push(`${r.statusCode} ${req.method} ${req.url}`);
       res.writeHead(r.statusCode, r.headers);
       r.on('data', (d) => { counts.bytes += d.length; });
       r.pipe(res);
@@ -71,7 +73,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // One launch: resolves to {ms, requests, bytes, rssMib, processes}.
 function launch(command, args, cache, env) {
   return new Promise((resolve, reject) => {
-    const before = { ...counts };
+    const before = { requests: counts.requests, bytes: counts.bytes, log: counts.log.length };
     const t0 = process.hrtime.bigint();
     const child = spawn(command, args, {
       cwd: SCRATCH,
@@ -116,7 +118,7 @@ function launch(command, args, cache, env) {
           child.on('close', () => clearTimeout(stop));
           child.on('close', () => resolve({
             ms, requests: counts.requests - before.requests, bytes: counts.bytes - before.bytes,
-            rssMib: rss.mib, processes: rss.processes,
+            rssMib: rss.mib, processes: rss.processes, log: counts.log.slice(before.log),
           }));
         }
       }
@@ -145,6 +147,11 @@ if (BIN) {
   for (let i = 0; i < RUNS; i += 1) direct.push(await launch(BIN, [DEMO_URL], join(SCRATCH, 'unused-cache'), { WAZION_TOKEN: 'demo-token' }));
   rows.push({ name: 'wazion-mcp binary, no npx', mode: '-', runs: direct });
 }
+if (LAUNCHER) {
+  const installed = [];
+  for (let i = 0; i < RUNS; i += 1) installed.push(await launch(LAUNCHER, [DEMO_URL], join(SCRATCH, 'unused-cache'), { WAZION_TOKEN: 'demo-token' }));
+  rows.push({ name: 'wazion-mcp launcher installed (npm install), no npx', mode: '-', runs: installed });
+}
 for (const s of subjects) {
   const cold = [];
   const warm = [];
@@ -163,6 +170,8 @@ for (const r of rows) {
   const ms = r.runs.map((x) => x.ms);
   console.log(`| ${r.name} | ${r.mode} | ${(median(ms) / 1000).toFixed(2)} s | ${(Math.min(...ms) / 1000).toFixed(2)}–${(Math.max(...ms) / 1000).toFixed(2)} s | ${median(r.runs.map((x) => x.requests))} | ${(median(r.runs.map((x) => x.bytes)) / 1048576).toFixed(2)} MiB | ${median(r.runs.map((x) => x.rssMib)).toFixed(0)} MiB | ${median(r.runs.map((x) => x.processes))} |`);
 }
+console.log(`\nregistry requests of the first cold \`${subjects[0].name}\`:`);
+for (const line of rows.find((r) => r.mode === 'cold').runs[0].log) console.log(`    ${line}`);
 writeFileSync(join(SCRATCH, 'npx-bench.json'), JSON.stringify(rows, null, 1));
 proxy.close();
 process.exit(0);
