@@ -62,6 +62,16 @@ verdaccio_up yes
 token=$(curl -fsS -X PUT -H 'content-type: application/json' -d '{"name":"bench","password":"bench-password"}' \
   "${REG}-/user/org.couchdb.user:bench" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
 echo "//127.0.0.1:$port/:_authToken=$token" >"$B/home/.npmrc"
+# The release's other platform packages, with a stand-in binary, so the registry answers their
+# metadata as npmjs would (npm fetches every optional dependency's, installs none of them).
+grep -v '^#' "$ROOT/npm/platforms.txt" | while read -r plat triple; do
+  if [ -z "$plat" ] || [ "$plat" = "$PLATFORM" ]; then continue; fi
+  mkdir -p "$B/stubs"
+  echo "stand-in for the $plat binary" >"$B/stubs/wazion-mcp"
+  env BIN="$B/stubs/wazion-mcp" OUT="$B/stubs" VERSION="$VERSION" TARGET="$triple" PLATFORM="$plat" \
+    ROOT="$ROOT" bash "$ROOT/scripts/pkg/npm.sh" 2>/dev/null
+  user_npm npm publish --loglevel=warn "$B/stubs/wazion-mcp-$plat-$VERSION.tgz"
+done
 user_npm npm publish --loglevel=warn "$DIST/wazion-mcp-$PLATFORM-$VERSION.tgz"
 user_npm npm publish --loglevel=warn "$DIST/wazion-mcp-$VERSION.tgz"
 user_npm npm install --prefix "$B/prime" --loglevel=warn mcp-remote@0.15.1 >/dev/null
@@ -74,6 +84,6 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$B/demo.url" ] && break; sleep 0.1; done
 
 echo "== measuring (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); node $(node --version), npm $(npm --version))"
-REGISTRY=$REG DEMO_URL=$(head -n1 "$B/demo.url") SCRATCH=$B WAZION_VERSION=$VERSION BIN=$BIN \
+CLK_TCK=$(getconf CLK_TCK) REGISTRY=$REG DEMO_URL=$(head -n1 "$B/demo.url") SCRATCH=$B WAZION_VERSION=$VERSION BIN=$BIN \
   LAUNCHER=$B/prefix/node_modules/.bin/wazion-mcp \
   node "$PKG/npx-bench.mjs"

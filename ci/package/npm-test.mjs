@@ -12,7 +12,7 @@
 //   SCRATCH         a folder for throw-away files
 // Prints one PASS/FAIL line per test and "N passed, M failed"; exits 1 on any failure.
 import { spawn } from 'node:child_process';
-import { writeFileSync, chmodSync, realpathSync } from 'node:fs';
+import { readFileSync, writeFileSync, chmodSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -20,10 +20,27 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import { RawBridge, deletesSeen, waitFor, WAZION_401, run } from './lib.mjs';
 
 const { LAUNCHER, LAUNCHER_NOOPT, BIN, DEMO_URL, DEMO_LOG, WAZ_URL, SCRATCH } = process.env;
+// CI builds on glibc Linux, so the host's package is the -gnu one (platform_of in scripts/package.sh).
 const PLATFORM_PKG = `wazion-mcp-${process.platform}-${process.arch}-gnu`;
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
+
+test('the installed packages: exact-version optional dependencies on the whole release matrix, no scripts, no dependencies', () => {
+  const root = join(realpathSync(LAUNCHER), '..', '..', '..');
+  const launcher = JSON.parse(readFileSync(join(root, 'wazion-mcp', 'package.json'), 'utf8'));
+  const matrix = readFileSync(new URL('../../npm/platforms.txt', import.meta.url), 'utf8').split('\n')
+    .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0]).filter(Boolean);
+  const host = PLATFORM_PKG.replace(/^wazion-mcp-/, '');
+  const expected = Object.fromEntries([...matrix, ...(matrix.includes(host) ? [] : [host])].map((p) => [`wazion-mcp-${p}`, launcher.version]));
+  assert.deepEqual(launcher.optionalDependencies, expected);
+  const platform = JSON.parse(readFileSync(join(root, PLATFORM_PKG, 'package.json'), 'utf8'));
+  assert.deepEqual([platform.version, platform.os, platform.cpu, platform.libc], [launcher.version, [process.platform], [process.arch], ['glibc']]);
+  for (const pkg of [launcher, platform]) {
+    assert.equal(pkg.scripts, undefined, `${pkg.name} has no scripts`);
+    assert.equal(pkg.dependencies, undefined, `${pkg.name} has no dependencies`);
+  }
+});
 
 test('the SDK client: handshake, tools/list and a tool call through the launcher; EOF then DELETEs the session', async () => {
   const before = deletesSeen(DEMO_LOG);
