@@ -156,6 +156,37 @@ test('SIGINT and SIGHUP to the launcher reach the binary, and its exit code come
   }
 });
 
+test('Windows branch (process.platform faked): a signal is not passed on, the console delivers it to the binary; the launcher waits and mirrors', async () => {
+  const fake = join(SCRATCH, 'console-bridge.js');
+  writeFileSync(fake, [
+    '#!/usr/bin/env node',
+    "process.on('SIGINT', () => { process.stdout.write('got-INT\\n', () => process.exit(3)); });",
+    'process.stdout.write(`ready ${process.pid}\\n`);',
+    'setInterval(() => {}, 1000);',
+    '',
+  ].join('\n'));
+  chmodSync(fake, 0o755);
+  const preload = join(SCRATCH, 'as-windows.cjs');
+  writeFileSync(preload, "Object.defineProperty(process, 'platform', { value: 'win32' });\n");
+  const bridge = new RawBridge(process.execPath, ['-r', preload, realpathSync(LAUNCHER)], { WAZION_MCP_BINARY: fake });
+  let out = '';
+  bridge.child.stdout.removeAllListeners('data');
+  const ready = new Promise((resolve) => {
+    bridge.child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/^ready (\d+)\n$/);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  const pid = await Promise.race([ready, bridge.exited]);
+  assert.equal(typeof pid, 'number', `the fake binary started: ${out}`);
+  bridge.child.kill('SIGINT'); // to the launcher: on Windows it must not terminate the binary
+  await new Promise((r) => setTimeout(r, 300)); // a forwarded signal would have ended it by now
+  process.kill(pid, 'SIGINT'); // what the console does: the binary gets its own Ctrl+C
+  const end = await bridge.exited;
+  assert.deepEqual({ out: out.replace(/\d+/, 'PID'), ...end }, { out: 'ready PID\ngot-INT\n', code: 3, signal: null });
+});
+
 test('on a platform without a package: the launcher lists the platforms there are and points to a source build', async () => {
   const preload = join(SCRATCH, 'other-arch.cjs');
   writeFileSync(preload, "Object.defineProperty(process, 'arch', { value: 'mips' });\n");

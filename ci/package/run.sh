@@ -207,5 +207,5 @@ for t in wheel-test install-test; do
   fi
 done
 
-say "package: $pass passed, $fail failed"
+echo "package: $pass passed, $fail failed"
 [ "$fail" = 0 ]

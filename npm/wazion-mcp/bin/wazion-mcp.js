@@ -63,8 +63,11 @@ const child = spawn(binary, process.argv.slice(2), { stdio: 'inherit', windowsHi
 // A host stops its server with a signal to this process: pass it on and let the binary end
 // its session (an HTTP DELETE) and exit; this process ends when it does (the listener also
 // keeps Node from dying of the signal itself).
+// On Windows there is nothing to pass on: a console's Ctrl+C or close reaches every process
+// attached to it, the binary included, and child.kill() there would terminate the binary at
+// once, before its DELETE; the listeners only keep this process waiting for the binary's end.
 const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-const forward = (signal) => {
+const forward = process.platform === 'win32' ? () => {} : (signal) => {
   try {
     child.kill(signal);
   } catch (_) {
