@@ -9,7 +9,7 @@
 #
 # Verdaccio first fetches mcp-remote's packages from the npm registry once (its uplink), then
 # is restarted without the uplink, so every measured launch is served from its storage, as
-# the tarballs of wazion-mcp are (published to it from ci/package/.run/dist). Figures go to
+# the release's npm packages are (made here by scripts/pkg/npm.sh). Figures go to
 # docs/benchmarks.md by hand ("npm channel: npx cold and warm").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,18 +62,24 @@ verdaccio_up yes
 token=$(curl -fsS -X PUT -H 'content-type: application/json' -d '{"name":"bench","password":"bench-password"}' \
   "${REG}-/user/org.couchdb.user:bench" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
 echo "//127.0.0.1:$port/:_authToken=$token" >"$B/home/.npmrc"
-# The release's other platform packages, with a stand-in binary, so the registry answers their
-# metadata as npmjs would (npm fetches every optional dependency's, installs none of them).
+# The release's packages exactly: npm/platforms.txt's matrix, the launcher depending on just
+# those. This machine's binary stands in for the matrix's package of its os-cpu (Linux x64:
+# linux-x64-musl), the others hold a stand-in file (npm fetches every optional dependency's
+# metadata, as from npmjs, and installs none of them).
+oscpu=${PLATFORM%-gnu}
+mkdir -p "$B/pkgs" "$B/stubs"
 grep -v '^#' "$ROOT/npm/platforms.txt" | while read -r plat triple; do
-  if [ -z "$plat" ] || [ "$plat" = "$PLATFORM" ]; then continue; fi
-  mkdir -p "$B/stubs"
-  echo "stand-in for the $plat binary" >"$B/stubs/wazion-mcp"
-  env BIN="$B/stubs/wazion-mcp" OUT="$B/stubs" VERSION="$VERSION" TARGET="$triple" PLATFORM="$plat" \
-    ROOT="$ROOT" bash "$ROOT/scripts/pkg/npm.sh" 2>/dev/null
-  user_npm npm publish --loglevel=warn "$B/stubs/wazion-mcp-$plat-$VERSION.tgz"
+  if [ -z "$plat" ]; then continue; fi
+  bin=$BIN
+  case $plat in
+    "$oscpu" | "$oscpu"-*) ;;
+    *) bin=$B/stubs/$plat; echo "stand-in for the $plat binary" >"$bin" ;;
+  esac
+  env BIN="$bin" OUT="$B/pkgs" VERSION="$VERSION" TARGET="$triple" PLATFORM="$plat" ROOT="$ROOT" \
+    bash "$ROOT/scripts/pkg/npm.sh" 2>/dev/null
+  user_npm npm publish --loglevel=warn "$B/pkgs/wazion-mcp-$plat-$VERSION.tgz"
 done
-user_npm npm publish --loglevel=warn "$DIST/wazion-mcp-$PLATFORM-$VERSION.tgz"
-user_npm npm publish --loglevel=warn "$DIST/wazion-mcp-$VERSION.tgz"
+user_npm npm publish --loglevel=warn "$B/pkgs/wazion-mcp-$VERSION.tgz"
 user_npm npm install --prefix "$B/prime" --loglevel=warn mcp-remote@0.15.1 >/dev/null
 cleanup
 echo "== the registry restarted without an uplink: everything from its storage"
