@@ -11,7 +11,8 @@
 #      launches the bridge exactly as the manifest says (the CLI's own variable substitution),
 #      driven by the SDK client;
 #   5. the wheel and installer tests (ci/package/wheel-test.sh, install-test.sh) when present,
-#      each run as `bash <script> <dist dir>` with OUT VERSION TARGET PLATFORM DEMO_SERVER set.
+#      each run as `bash <script> <dist dir>` with OUT VERSION TARGET PLATFORM BIN DEMO_SERVER
+#      set (DEMO_SERVER: the built examples/demo_server).
 #
 # Needs: the Rust toolchain, Node 20+ with npm, curl. Installs the pinned tools of
 # ci/package/package-lock.json into ci/package/node_modules (git-ignored) and reuses them.
@@ -137,6 +138,7 @@ for _ in $(seq 200); do
   curl -fsS "${REG}-/ping" >/dev/null 2>&1 && break
   sleep 0.1
 done
+curl -fsS "${REG}-/ping" >/dev/null || { cat "$RUN/verdaccio.log"; echo "verdaccio did not start on $REG" >&2; exit 1; }
 say "verdaccio $(verdaccio --version) on $REG (no uplink: nothing leaves the machine)"
 
 # A throw-away user's npm: its own HOME and .npmrc, an empty cache, the local registry.
@@ -180,7 +182,7 @@ check "npm: npm install --omit=optional (no platform package)" "$RUN/install-noo
 
 export LAUNCHER=$RUN/prefix/node_modules/.bin/wazion-mcp LAUNCHER_NOOPT=$RUN/prefix-noopt/node_modules/.bin/wazion-mcp
 check "npm: the bridge through the launcher (npm-test.mjs)" "$RUN/npm-test.log" node "$PKG/npm-test.mjs"
-grep -E '^(PASS|FAIL)  ' "$RUN/npm-test.log" | sed 's/^/    /'
+grep -E '^(PASS|FAIL)  ' "$RUN/npm-test.log" | sed 's/^/    /' || true
 
 # ---------------------------------------------------------------- MCP Bundle
 bundle=$DIST/wazion-mcp-$VERSION-$TARGET.mcpb
@@ -196,12 +198,13 @@ check "mcpb: mcpb info" "$RUN/mcpb-info.log" mcpb_info
 sed 's/^/    | /' "$RUN/mcpb-info.log"
 export BUNDLE_DIR=$RUN/mcpb
 check "mcpb: the bridge launched as the manifest says (mcpb-test.mjs)" "$RUN/mcpb-test.log" node "$PKG/mcpb-test.mjs"
-grep -E '^(PASS|FAIL)  ' "$RUN/mcpb-test.log" | sed 's/^/    /'
+grep -E '^(PASS|FAIL)  ' "$RUN/mcpb-test.log" | sed 's/^/    /' || true
 
 # ---------------------------------------------------------------- wheel and installers
 for t in wheel-test install-test; do
   if [ -f "$PKG/$t.sh" ]; then
     check "ci/package/$t.sh" "$RUN/$t.log" env OUT="$DIST" bash "$PKG/$t.sh" "$DIST"
+    grep -E '^(PASS|FAIL) ' "$RUN/$t.log" | sed 's/^/    /' || true
   else
     say "note: ci/package/$t.sh is not there; skipped"
   fi
