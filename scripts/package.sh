@@ -9,6 +9,7 @@
 #   --target TRIPLE  build for this Rust target triple (default: the host's, from `rustc -vV`)
 #   --bin PATH       package this already-built binary instead of building one (a macOS
 #                    universal binary made with lipo, say); give --target too
+#   --platform-of TRIPLE  print the npm platform name of a Rust target triple, and exit
 #
 # Steps, in order, each a script under scripts/pkg/ run with the environment below; a step
 # whose script is missing is skipped with a note:
@@ -27,6 +28,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 out=$ROOT/dist
 target=
 bin=
+print_platform_of=
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p;}' "$0"; }
 die() { echo "package.sh: $*" >&2; exit 2; }
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --target=*) target=${1#--target=}; shift ;;
     --bin) [ $# -ge 2 ] || die "--bin needs the path of a built binary"; bin=$2; shift 2 ;;
     --bin=*) bin=${1#--bin=}; shift ;;
+    --platform-of) [ $# -ge 2 ] || die "--platform-of needs a Rust target triple"; print_platform_of=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -66,6 +69,11 @@ platform_of() {
   esac
   echo "$os-$cpu$abi"
 }
+
+if [ -n "$print_platform_of" ]; then
+  platform_of "$print_platform_of" || die "no npm platform name for target '$print_platform_of'"
+  exit 0
+fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 [ -n "$host" ] || die "cannot read the host triple from 'rustc -vV'"

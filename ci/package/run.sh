@@ -2,7 +2,9 @@
 # The release artefacts as users get them (issue 17), called by .ci/run:
 #
 #   1. scripts/package.sh builds the release binary and every artefact into ci/package/.run/dist;
-#   2. archive: the .sha256 checks, and the archive holds the binary (and README.md);
+#   2. archive: the .sha256 checks, and the archive holds the binary (and README.md); the
+#      other platforms' branches of the steps on Linux, with stand-in binaries (platform
+#      names, a Windows .zip, Windows and musl npm packages, the release's two-OS .mcpb);
 #   3. npm: a local registry (verdaccio, no uplink: nothing leaves the machine) gets the packed
 #      tarballs published; `npx -y wazion-mcp@VERSION` and `npm install` into throw-away
 #      prefixes (one with --omit=optional) install them as a user would; npm-test.mjs then
@@ -111,6 +113,87 @@ archive_holds_binary() {
     && cmp "$RUN/archive/wazion-mcp" "$BIN" && [ -x "$RUN/archive/wazion-mcp" ]
 }
 check "archive: holds the executable release binary and README.md, flat" "$RUN/archive.log" archive_holds_binary
+
+# ---------------------------------------------------------------- other platforms' branches
+# The steps as the release runs them elsewhere, on Linux with stand-in binaries: the platform
+# names, a Windows archive and npm package, a static-musl npm package, the release's .mcpb.
+X=$RUN/branches
+mkdir -p "$X"
+printf 'stand-in binary\n' >"$X/stub"
+step() { # script target platform [VAR=value...]: one scripts/pkg step into $X/<target>
+  local script=$1 target=$2 platform=$3
+  shift 3
+  mkdir -p "$X/$target"
+  env BIN="$X/stub" OUT="$X/$target" VERSION="$VERSION" TARGET="$target" PLATFORM="$platform" \
+    ROOT="$ROOT" "$@" bash "$ROOT/scripts/pkg/$script.sh"
+}
+pkg_json() { tar -xzOf "$1" package/package.json | node -e \
+  'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const p=JSON.parse(s);console.log(JSON.stringify([p.os,p.cpu,p.libc??null]))})'; }
+platform_names() {
+  local plat triple got
+  while read -r plat triple; do
+    case $plat in '' | '#'*) continue ;; esac
+    got=$(bash scripts/package.sh --platform-of "$triple")
+    echo "$triple -> $got (npm/platforms.txt: $plat)"
+    [ "$got" = "$plat" ] || return 1
+  done <npm/platforms.txt
+}
+check "platforms: platform_of agrees with every line of npm/platforms.txt" "$X/names.log" platform_names
+windows_archive() {
+  command -v zip >/dev/null || { echo "no zip here: the PowerShell branch is the runners' only"; return 0; }
+  step archive x86_64-pc-windows-msvc win32-x64-msvc || return 1
+  local a=wazion-mcp-$VERSION-x86_64-pc-windows-msvc.zip
+  (cd "$X/x86_64-pc-windows-msvc" && sha256sum -c "$a.sha256") || return 1
+  python3 -m zipfile -l "$X/x86_64-pc-windows-msvc/$a"
+  [ "$(python3 -c 'import sys, zipfile; print(" ".join(sorted(zipfile.ZipFile(sys.argv[1]).namelist())))' \
+    "$X/x86_64-pc-windows-msvc/$a")" = "README.md wazion-mcp.exe" ]
+}
+check "platforms: a Windows target's archive is wazion-mcp-$VERSION-x86_64-pc-windows-msvc.zip with wazion-mcp.exe" \
+  "$X/windows-archive.log" windows_archive
+npm_other_platforms() {
+  step npm x86_64-pc-windows-msvc win32-x64-msvc || return 1
+  step npm x86_64-unknown-linux-musl linux-x64-musl || return 1
+  local win=$X/x86_64-pc-windows-msvc/wazion-mcp-win32-x64-msvc-$VERSION.tgz
+  local musl=$X/x86_64-unknown-linux-musl/wazion-mcp-linux-x64-musl-$VERSION.tgz
+  tar -tzf "$win" >"$X/win-files.txt" && grep -qx package/bin/wazion-mcp.exe "$X/win-files.txt" || return 1
+  echo "win32: $(pkg_json "$win"), musl: $(pkg_json "$musl")"
+  [ "$(pkg_json "$win")" = '[["win32"],["x64"],null]' ] && [ "$(pkg_json "$musl")" = '[["linux"],["x64"],null]' ] \
+    || return 1
+  # Every platform of the matrix built the same launcher: depending on the matrix alone.
+  tar -xzOf "$X/x86_64-pc-windows-msvc/wazion-mcp-$VERSION.tgz" package/package.json >"$X/launcher-win.json"
+  tar -xzOf "$X/x86_64-unknown-linux-musl/wazion-mcp-$VERSION.tgz" package/package.json >"$X/launcher-musl.json"
+  cmp "$X/launcher-win.json" "$X/launcher-musl.json" && ! grep -q linux-x64-gnu "$X/launcher-win.json"
+}
+check "platforms: npm packages for win32-x64-msvc (bin/wazion-mcp.exe) and static linux-x64-musl (no libc); one launcher" \
+  "$X/npm.log" npm_other_platforms
+release_bundle() {
+  printf 'stand-in exe\n' >"$X/stub.exe"
+  step mcpb universal-apple-darwin darwin-universal MCPB_WIN32_BIN="$X/stub.exe" || return 1
+  local b=$X/universal-apple-darwin/wazion-mcp-$VERSION.mcpb
+  mcpb unpack "$b" "$X/bundle" && mcpb validate "$X/bundle/manifest.json" || return 1
+  ls -l "$X/bundle/server"
+  [ -x "$X/bundle/server/wazion-mcp" ] && cmp "$X/bundle/server/wazion-mcp.exe" "$X/stub.exe" || return 1
+  # What Claude Desktop on Windows and on macOS would launch (process.platform set per host).
+  for os in win32 darwin; do
+    printf "Object.defineProperty(process, 'platform', { value: '%s' });\n" "$os" >"$X/as-$os.cjs"
+    # shellcheck disable=SC2016 # JavaScript, not shell
+    (cd "$PKG" && node -r "$X/as-$os.cjs" --input-type=module -e '
+      import { readFileSync } from "node:fs";
+      import { getMcpConfigForManifest } from "@anthropic-ai/mcpb";
+      const dir = process.argv[1];
+      const manifest = JSON.parse(readFileSync(`${dir}/manifest.json`, "utf8"));
+      const c = await getMcpConfigForManifest({ manifest, extensionPath: dir, systemDirs: {},
+        userConfig: { wazion_token: "t" }, pathSeparator: "/" });
+      console.log(process.platform, JSON.stringify(manifest.compatibility), JSON.stringify(c));
+      const exe = process.platform === "win32" ? "wazion-mcp.exe" : "wazion-mcp";
+      if (c.command !== `${dir}/server/${exe}`) process.exit(1);
+      if (JSON.stringify([c.args, c.env]) !== JSON.stringify([["https://www.wazion.com/api/mcp/"], { WAZION_TOKEN: "t" }])) process.exit(1);
+      if (JSON.stringify(manifest.compatibility.platforms) !== JSON.stringify(["darwin", "win32"])) process.exit(1);
+    ' "$X/bundle") || return 1
+  done
+}
+check "platforms: the release's .mcpb (macOS universal + Windows .exe) validates, each OS launches its binary" \
+  "$X/bundle.log" release_bundle
 
 # ---------------------------------------------------------------- npm via a local registry
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
