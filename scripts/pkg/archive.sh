@@ -28,6 +28,8 @@ if [ -n "$exe" ]; then
   rm -f "$OUT/$archive"
   if command -v zip >/dev/null 2>&1; then
     (cd "$stage" && zip -q -X "$OUT/$archive" "${files[@]}")
+  elif command -v python3 >/dev/null 2>&1 && python3 -c 'import zipfile' 2>/dev/null; then
+    (cd "$stage" && python3 -m zipfile -c "$OUT/$archive" "${files[@]}")
   else
     # Git Bash on the Windows runners has no zip; PowerShell's Compress-Archive does it.
     win() { if command -v cygpath >/dev/null 2>&1; then cygpath -w "$1"; else echo "$1"; fi; }
