@@ -34,6 +34,17 @@ mkdir -p "$B/home" "$B/verdaccio"
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 REG=http://127.0.0.1:$port/
 
+# The registry's answers, read with Node's fetch (no curl needed).
+ping() { node -e 'fetch(process.argv[1] + "-/ping").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$REG"; }
+add_user() { # name password: prints the token of a new registry user
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node -e '
+    const [reg, name, password] = process.argv.slice(1);
+    fetch(`${reg}-/user/org.couchdb.user:${name}`, { method: "PUT", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name, password }) })
+      .then((r) => r.json()).then((j) => console.log(j.token));
+  ' "$REG" "$1" "$2"
+}
 verdaccio_up() { # uplink: yes/no
   {
     echo "storage: $B/verdaccio/storage"
@@ -49,7 +60,7 @@ verdaccio_up() { # uplink: yes/no
   } >"$B/verdaccio/config.yaml"
   verdaccio --config "$B/verdaccio/config.yaml" --listen "127.0.0.1:$port" >>"$B/verdaccio.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 200); do curl -fsS "${REG}-/ping" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 200); do ping && return 0; sleep 0.1; done
   echo "verdaccio did not start" >&2; exit 1
 }
 user_npm() {
@@ -59,8 +70,7 @@ user_npm() {
 
 echo "== priming the registry's storage (mcp-remote@0.15.1 through the uplink; wazion-mcp published)"
 verdaccio_up yes
-token=$(curl -fsS -X PUT -H 'content-type: application/json' -d '{"name":"bench","password":"bench-password"}' \
-  "${REG}-/user/org.couchdb.user:bench" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
+token=$(add_user bench bench-password)
 echo "//127.0.0.1:$port/:_authToken=$token" >"$B/home/.npmrc"
 # The release's packages exactly: npm/platforms.txt's matrix, the launcher depending on just
 # those. This machine's binary stands in for the matrix's package of its os-cpu (Linux x64:

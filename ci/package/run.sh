@@ -16,7 +16,7 @@
 #      each run as `bash <script> <dist dir>` with OUT VERSION TARGET PLATFORM BIN DEMO_SERVER
 #      set (DEMO_SERVER: the built examples/demo_server).
 #
-# Needs: the Rust toolchain, Node 20+ with npm, curl. Installs the pinned tools of
+# Needs: the Rust toolchain, Node 20+ with npm, Python 3 (a zip file's listing). Installs the pinned tools of
 # ci/package/package-lock.json into ci/package/node_modules (git-ignored) and reuses them.
 # Throw-away HOME, npm cache and prefixes under ci/package/.run (git-ignored). The last line
 # is "package: N passed, M failed"; exits non-zero on any failure.
@@ -215,13 +215,24 @@ web:
   enable: false
 log: { type: stdout, format: pretty, level: warn }
 YAML
+# The registry's answers, read with Node's fetch (no curl needed).
+ping() { node -e 'fetch(process.argv[1] + "-/ping").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$REG"; }
+add_user() { # name password: prints the token of a new registry user
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node -e '
+    const [reg, name, password] = process.argv.slice(1);
+    fetch(`${reg}-/user/org.couchdb.user:${name}`, { method: "PUT", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name, password }) })
+      .then((r) => r.json()).then((j) => console.log(j.token));
+  ' "$REG" "$1" "$2"
+}
 verdaccio --config "$RUN/verdaccio/config.yaml" --listen "127.0.0.1:$port" >"$RUN/verdaccio.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do
-  curl -fsS "${REG}-/ping" >/dev/null 2>&1 && break
+  ping && break
   sleep 0.1
 done
-curl -fsS "${REG}-/ping" >/dev/null || { cat "$RUN/verdaccio.log"; echo "verdaccio did not start on $REG" >&2; exit 1; }
+ping || { cat "$RUN/verdaccio.log"; echo "verdaccio did not start on $REG" >&2; exit 1; }
 say "verdaccio $(verdaccio --version) on $REG (no uplink: nothing leaves the machine)"
 
 # A throw-away user's npm: its own HOME and .npmrc, an empty cache, the local registry.
@@ -230,9 +241,7 @@ as_user() {
     npm_config_registry=$REG npm_config_update_notifier=false npm_config_fund=false \
     npm_config_audit=false "$@"
 }
-token=$(curl -fsS -X PUT -H 'content-type: application/json' \
-  -d '{"name":"ci","password":"ci-password"}' "${REG}-/user/org.couchdb.user:ci" \
-  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
+token=$(add_user ci ci-password)
 echo "//127.0.0.1:$port/:_authToken=$token" >"$RUN/home/.npmrc"
 publish() {
   as_user npm publish --loglevel=warn "$DIST/wazion-mcp-$PLATFORM-$VERSION.tgz" \
