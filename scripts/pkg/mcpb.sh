@@ -48,13 +48,17 @@ if [ -n "${MCPB_WIN32_BIN:-}" ] && [ "${platforms[0]}" != win32 ]; then
   add win32 "$MCPB_WIN32_BIN"; name=wazion-mcp-$VERSION.mcpb
 fi
 
-# The manifest: version, the platforms present, and an entry point that exists in the bundle.
-VERSION=$VERSION PLATFORMS="${platforms[*]}" node -e '
+# The manifest: version, the platforms present, an entry point that exists in the bundle, and
+# Cargo.toml's repository when it has one.
+REPOSITORY=$(sed -n 's/^repository = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -n 1)
+VERSION=$VERSION PLATFORMS="${platforms[*]}" REPOSITORY=$REPOSITORY node -e '
   const fs = require("fs");
   const [tmpl, dest] = process.argv.slice(1);
   const m = JSON.parse(fs.readFileSync(tmpl, "utf8"));
   const platforms = process.env.PLATFORMS.split(" ");
   m.version = process.env.VERSION;
+  // Cargo.toml'"'"'s repository, when it has one (the project keeps it there only).
+  if (process.env.REPOSITORY) m.repository = { type: "git", url: process.env.REPOSITORY };
   m.compatibility.platforms = platforms;
   if (platforms.length === 1 && platforms[0] === "win32") m.server.entry_point = "server/wazion-mcp.exe";
   fs.writeFileSync(dest, JSON.stringify(m, null, 2) + "\n");

@@ -15,6 +15,11 @@
 set -euo pipefail
 : "${BIN:?}" "${OUT:?}" "${VERSION:?}" "${TARGET:?}" "${PLATFORM:?}" "${ROOT:?}"
 
+# Cargo.toml's `repository` (the project's one place for it), when set: npm's provenance check
+# wants package.json's repository to name the repository the release was built from.
+REPOSITORY=$(sed -n 's/^repository = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -n 1)
+export REPOSITORY
+
 # Node and npm on Windows want C:/... paths, not Git Bash's /c/...
 native() { if command -v cygpath >/dev/null 2>&1; then cygpath -m "$1"; else echo "$1"; fi; }
 
@@ -48,6 +53,7 @@ README
       const [os, cpu, abi] = PLATFORM.split("-");
       const pkg = JSON.parse(fs.readFileSync(tmpl, "utf8").split("@PLATFORM@").join(PLATFORM));
       pkg.version = VERSION;
+      if (process.env.REPOSITORY) pkg.repository = { type: "git", url: `git+${process.env.REPOSITORY}.git` };
       pkg.os = [os];
       pkg.cpu = [cpu];
       // A glibc build needs glibc; musl builds are static and run on either libc.
@@ -76,6 +82,10 @@ PLATFORM=$PLATFORM VERSION=$VERSION node -e '
     platforms.push(PLATFORM);
   }
   pkg.version = VERSION;
+  if (process.env.REPOSITORY) {
+    pkg.repository = { type: "git", url: `git+${process.env.REPOSITORY}.git` };
+    pkg.homepage = `${process.env.REPOSITORY}#readme`;
+  }
   pkg.optionalDependencies = Object.fromEntries(platforms.map((p) => [`wazion-mcp-${p}`, VERSION]));
   fs.writeFileSync(dest, JSON.stringify(pkg, null, 2) + "\n");
 ' "$(native "$ROOT/npm/wazion-mcp/package.json")" "$(native "$ROOT/npm/platforms.txt")" \
