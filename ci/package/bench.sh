@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PKG=$ROOT/ci/package
 DIST=$PKG/.run/dist
-B=$PKG/.run/bench
+B=$PKG/.bench                 # its own folder: run.sh empties .run
 DEMO=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/demo_server
 BIN=${WAZION_MCP_PACKAGE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/wazion-mcp}
 export PATH=$PKG/node_modules/.bin:$PATH

@@ -10,6 +10,7 @@
 //   DEMO_URL        demo server (token demo-token); its stderr in DEMO_LOG
 //   WAZ_URL         demo server that lets initialize through without a token, as WAzion does
 //   SCRATCH         a folder for throw-away files
+//   VERSION, npm_config_*  the release's version; the throw-away user's npm (local registry)
 // Prints one PASS/FAIL line per test and "N passed, M failed"; exits 1 on any failure.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, chmodSync, realpathSync } from 'node:fs';
@@ -59,6 +60,23 @@ test('the SDK client: handshake, tools/list and a tool call through the launcher
   assert.deepEqual(result.content, [{ type: 'text', text: 'through npm' }]);
   await client.close(); // closes the launcher's stdin: the binary must see EOF and DELETE
   await waitFor(() => deletesSeen(DEMO_LOG) > before, 'a DELETE of the session after EOF');
+});
+
+test('through `npx -y wazion-mcp@VERSION`, as a host configured with it runs it: handshake, tool call, DELETE on close', async () => {
+  const before = deletesSeen(DEMO_LOG);
+  const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('npm_config_')));
+  const transport = new StdioClientTransport({
+    command: 'npx',
+    args: ['-y', `wazion-mcp@${process.env.VERSION}`, DEMO_URL],
+    env: { ...getDefaultEnvironment(), ...npmEnv, WAZION_TOKEN: 'demo-token' },
+    stderr: 'pipe',
+  });
+  const client = new Client({ name: 'npx-host-test', version: '1.0.0' });
+  await client.connect(transport);
+  const result = await client.callTool({ name: 'echo', arguments: { text: 'through npx' } });
+  assert.deepEqual(result.content, [{ type: 'text', text: 'through npx' }]);
+  await client.close(); // stdin closed through npx, its shell and the launcher: EOF reaches the bridge
+  await waitFor(() => deletesSeen(DEMO_LOG) > before, 'a DELETE of the session after EOF through npx');
 });
 
 test('SIGTERM to the launcher: the bridge DELETEs its session, and the launcher ends as the binary does', async () => {

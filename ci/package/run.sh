@@ -78,8 +78,9 @@ PLATFORM=$(sed -n 's/^== packaging .* (\(.*\)) into .*/\1/p' "$RUN/package.log")
 export VERSION TARGET PLATFORM BIN
 
 # ---------------------------------------------------------------- demo servers
-start_demo() { # name flags...
-  local name=$1; shift
+start_demo() { # variable name flags...: starts a demo server, puts its URL in the variable
+  local var=$1 name=$2
+  shift 2
   "$DEMO" --port 0 --token demo-token --log-requests "$@" >"$RUN/$name.url" 2>"$RUN/$name.log" &
   pids+=($!)
   for _ in $(seq 100); do
@@ -87,10 +88,10 @@ start_demo() { # name flags...
     sleep 0.1
   done
   [ -s "$RUN/$name.url" ] || { cat "$RUN/$name.log"; echo "demo server $name did not start" >&2; exit 1; }
-  head -n1 "$RUN/$name.url"
+  printf -v "$var" '%s' "$(head -n1 "$RUN/$name.url")"
 }
-DEMO_URL=$(start_demo demo)
-WAZ_URL=$(start_demo waz --allow-initialize-without-token)
+start_demo DEMO_URL demo
+start_demo WAZ_URL waz --allow-initialize-without-token
 export DEMO_URL WAZ_URL DEMO_LOG=$RUN/demo.log DEMO_SERVER=$DEMO SCRATCH=$RUN
 
 # check NAME LOG COMMAND...: runs COMMAND with its output in LOG, then a PASS or FAIL line.
@@ -273,7 +274,7 @@ check "npm: npm install --omit=optional (no platform package)" "$RUN/install-noo
   as_user npm install --prefix "$RUN/prefix-noopt" --omit=optional --loglevel=warn "wazion-mcp@$VERSION"
 
 export LAUNCHER=$RUN/prefix/node_modules/.bin/wazion-mcp LAUNCHER_NOOPT=$RUN/prefix-noopt/node_modules/.bin/wazion-mcp
-check "npm: the bridge through the launcher (npm-test.mjs)" "$RUN/npm-test.log" node "$PKG/npm-test.mjs"
+check "npm: the bridge through the launcher (npm-test.mjs)" "$RUN/npm-test.log" as_user node "$PKG/npm-test.mjs"
 grep -E '^(PASS|FAIL)  ' "$RUN/npm-test.log" | sed 's/^/    /' || true
 
 # ---------------------------------------------------------------- MCP Bundle
