@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Starts the native wazion-mcp binary from this platform's package (wazion-mcp-<os>-<cpu>[-<abi>],
 // an optional dependency that npm installs only where its os/cpu/libc match) and gets out of
-// the way: stdin, stdout and stderr are the binary's own (inherited, never read here), the
+// the way: stdin, stdout and stderr are the binary's own (inherited, never read here), on Unix the
 // signals a host sends are passed on, and this process ends as the binary did. No install
 // scripts, no dependencies, nothing loaded beyond Node's child_process.
 //
