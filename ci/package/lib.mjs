@@ -1,0 +1,111 @@
+// Helpers shared by ci/package/npm-test.mjs and mcpb-test.mjs: a raw JSON-lines driver of a
+// bridge process (exact messages, exact end), the demo server's DELETE count, a bounded wait.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+// What WAzion (and the demo server) answers a request without a valid token.
+export const WAZION_401 =
+  'Unauthorized: invalid or missing Bearer token. Get your token at https://www.wazion.com/dashboard → Settings.';
+
+// A child's environment: this process's, without the variables the tests set per case.
+function envWith(extra) {
+  const env = { ...process.env };
+  delete env.WAZION_TOKEN;
+  delete env.WAZION_MCP_BINARY;
+  return { ...env, ...extra };
+}
+
+// Runs `command args` with `input` on stdin; resolves to its whole output and how it ended.
+export function run(command, args, extra, input) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: envWith(extra), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+// A bridge driven by raw JSON lines: request() writes one and resolves to the answer with its
+// id (notifications in between are kept in `others`); `exited` resolves to {code, signal}
+// once the process has ended and its output has been read.
+export class RawBridge {
+  constructor(command, args, extra) {
+    this.child = spawn(command, args, { env: envWith(extra), stdio: ['pipe', 'pipe', 'pipe'] });
+    this.stderr = '';
+    this.others = [];
+    this.waiting = new Map();
+    this.nextId = 1;
+    let buf = '';
+    this.child.stdout.setEncoding('utf8');
+    this.child.stdout.on('data', (chunk) => {
+      buf += chunk;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim() === '') continue;
+        const msg = JSON.parse(line);
+        const w = msg.id !== undefined && 'method' in msg === false ? this.waiting.get(msg.id) : undefined;
+        if (w) {
+          this.waiting.delete(msg.id);
+          w(msg);
+        } else {
+          this.others.push(msg);
+        }
+      }
+    });
+    this.child.stderr.on('data', (d) => { this.stderr += d; });
+    this.child.on('error', (err) => {
+      for (const w of this.waiting.values()) w({ spawnError: String(err) });
+      this.waiting.clear();
+    });
+    this.exited = new Promise((resolve) => {
+      // 'close': the process has ended and its stdout and stderr are read to the end.
+      this.child.on('close', (code, signal) => {
+        for (const w of this.waiting.values()) w({ bridgeExited: { code, signal }, stderr: this.stderr });
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  send(msg) {
+    this.child.stdin.write(`${JSON.stringify(msg)}\n`);
+  }
+
+  request(method, params, id = this.nextId++) {
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.send({ jsonrpc: '2.0', id, method, params });
+    });
+  }
+
+  async handshake() {
+    const answer = await this.request('initialize', {
+      protocolVersion: '2025-06-18',
+      capabilities: {},
+      clientInfo: { name: 'raw-driver', version: '1.0.0' },
+    });
+    if (!answer.result) throw new Error(`initialize failed: ${JSON.stringify(answer)}`);
+    this.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return answer;
+  }
+}
+
+// How many DELETE requests the demo server (--log-requests) has logged so far.
+export function deletesSeen(log) {
+  return readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('DELETE ')).length;
+}
+
+// Waits for `cond` to hold: the server logs a request a moment after answering it. Bounded:
+// fails after 10 s (the event normally comes within milliseconds).
+export async function waitFor(cond, what) {
+  for (let i = 0; i < 200; i += 1) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
