@@ -19,23 +19,12 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=$(cd "${1:-${OUT:-$ROOT/dist}}" && pwd)
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-PINS=(mcp==2.3.0 uv==0.13.8 pipx==1.18.4)
-TOOLS=$ROOT/ci/.tools/pkg-py
 RUN=$ROOT/ci/.tools/run-wheel
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-DEMO=$TARGET/debug/examples/demo_server
 
 say() { printf '== %s\n' "$*"; }
 
-# ---------------------------------------------------------------- tools
-if [ "$(cat "$TOOLS/.pins" 2>/dev/null)" != "${PINS[*]}" ]; then
-  say "installing ${PINS[*]} from PyPI into ci/.tools/pkg-py"
-  rm -rf "$TOOLS"
-  python3 -m venv "$TOOLS"
-  "$TOOLS/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
-  echo "${PINS[*]}" >"$TOOLS/.pins"
-fi
-PY=$TOOLS/bin/python
+# shellcheck source=py-tools.sh
+. ci/package/py-tools.sh       # PY (the SDK's venv), PYTOOLS (uv, pipx), start_demo
 
 shopt -s nullglob
 wheels=("$OUT"/wazion_mcp-"$VERSION"-*.whl)
@@ -44,15 +33,10 @@ shopt -u nullglob
 say "wheels in $OUT: $(basename -a "${wheels[@]}" | tr '\n' ' ')"
 
 # ---------------------------------------------------------------- demo server
-cargo build --locked --quiet --bin wazion-mcp --example demo_server
 rm -rf "$RUN"
 mkdir -p "$RUN"
-"$DEMO" --port 0 --token demo-token --log-requests >"$RUN/demo.url" 2>"$RUN/demo.log" &
-demo=$!
-trap 'kill "$demo" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$RUN/demo.url" ] && break; sleep 0.1; done
-URL=$(head -n1 "$RUN/demo.url")
-[ -n "$URL" ] || { cat "$RUN/demo.log"; exit 1; }
+start_demo "$RUN"
+trap 'kill "$DEMO_PID" 2>/dev/null || true' EXIT
 
 passed=0 failed=0
 result() { # name, status
@@ -101,11 +85,11 @@ drive pip "$script"
 
 # ---------------------------------------------------------------- 2. uvx
 export UV_CACHE_DIR=$RUN/uv-cache UV_TOOL_DIR=$RUN/uv-tools UV_PYTHON_DOWNLOADS=never UV_NO_CONFIG=1
-drive uvx "$TOOLS/bin/uvx" --offline --no-index --find-links "$OUT" "wazion-mcp==$VERSION"
+drive uvx "$PYTOOLS/bin/uvx" --offline --no-index --find-links "$OUT" "wazion-mcp==$VERSION"
 
 # ---------------------------------------------------------------- 3. pipx run
 export PIPX_HOME=$RUN/pipx PIPX_BIN_DIR=$RUN/pipx/bin PIPX_MAN_DIR=$RUN/pipx/man
-drive pipx "$TOOLS/bin/pipx" run --pip-args="--no-index --find-links $OUT" --spec "wazion-mcp==$VERSION" wazion-mcp
+drive pipx "$PYTOOLS/bin/pipx" run --pip-args="--no-index --find-links $OUT" --spec "wazion-mcp==$VERSION" wazion-mcp
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
