@@ -13,12 +13,16 @@ if [ "$(cat "$PYTOOLS/.pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
 fi
 PY=$PYTOOLS/bin/python
 
-# Starts examples/demo_server.rs (built in the dev profile, as `cargo test` builds it) on a
-# free port with its request log in $1/demo.log; sets URL and DEMO_PID.
+# Starts examples/demo_server.rs ($DEMO_SERVER when ci/package/run.sh gives it, else built
+# in the dev profile, as `cargo test` builds it) on a free port with its request log in
+# $1/demo.log; sets URL and DEMO_PID.
 start_demo() {
-  local target=${CARGO_TARGET_DIR:-$ROOT/target}
-  cargo build --locked --quiet --bin wazion-mcp --example demo_server
-  "$target/debug/examples/demo_server" --port 0 --token demo-token --log-requests \
+  local demo=${DEMO_SERVER:-}
+  if [ -z "$demo" ]; then
+    cargo build --locked --quiet --bin wazion-mcp --example demo_server
+    demo=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/demo_server
+  fi
+  "$demo" --port 0 --token demo-token --log-requests \
     >"$1/demo.url" 2>"$1/demo.log" &
   DEMO_PID=$!
   for _ in $(seq 100); do [ -s "$1/demo.url" ] && break; sleep 0.1; done
