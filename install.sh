@@ -32,7 +32,15 @@ from_source=0
 for arg in "$@"; do
     case "$arg" in
         --from-source) from_source=1 ;;
-        -h | --help) sed -n '2,21p' "$0" 2>/dev/null | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help)
+            cat <<'USAGE'
+install.sh [--from-source]: installs wazion-mcp to $PREFIX/bin (default ~/.local/bin).
+Downloads the release archive for this machine and checks its SHA-256; --from-source builds
+the clone it sits in with cargo instead. Environment: PREFIX, WAZION_MCP_VERSION,
+WAZION_MCP_DOWNLOAD_URL (the folder or URL holding the archives and their .sha256 files).
+USAGE
+            exit 0
+            ;;
         *) die "unknown argument: $arg (see --help)" ;;
     esac
 done
@@ -83,15 +91,18 @@ targets_for_host() {
             case "$arch" in x86_64 | aarch64) ;; *) return 0 ;; esac
             echo "$arch-apple-darwin universal-apple-darwin"
             ;;
-        MINGW* | MSYS* | CYGWIN*)
-            die "on Windows, use install.ps1 (PowerShell): irm <release>/install.ps1 | iex"
-            ;;
     esac
 }
+case "$(uname -s)" in
+    MINGW* | MSYS* | CYGWIN*)
+        die "on Windows, use install.ps1 in PowerShell: irm <release>/install.ps1 | iex"
+        ;;
+esac
 
 # ---------------------------------------------------------------- download
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wazion-mcp-install.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 
 # fetch URL FILE: 0 when fetched, 2 when the server has no such file (HTTP 4xx or a missing
 # local file), 1 on any other failure (network, TLS), which stops the installer.

@@ -8,7 +8,8 @@
 #   1. `pip install wazion-mcp` into a fresh venv: its `wazion-mcp` script must be the native
 #      binary itself (no Python shim), byte for byte the one in the wheel;
 #   2. `uvx wazion-mcp` (uv from PyPI; --offline, the wheel found with --find-links);
-#   3. `pipx run wazion-mcp` (pipx from PyPI; pip told --no-index --find-links).
+#   3. `pipx run wazion-mcp` (pipx from PyPI, its pip backend told --no-index --find-links;
+#      its uv backend is what uvx tests).
 #
 #   bash ci/package/wheel-test.sh [OUT]        (OUT: package.sh's folder, default dist/)
 #
@@ -89,7 +90,9 @@ drive uvx "$PYTOOLS/bin/uvx" --offline --no-index --find-links "$OUT" "wazion-mc
 
 # ---------------------------------------------------------------- 3. pipx run
 export PIPX_HOME=$RUN/pipx PIPX_BIN_DIR=$RUN/pipx/bin PIPX_MAN_DIR=$RUN/pipx/man
-drive pipx "$PYTOOLS/bin/pipx" run --pip-args="--no-index --find-links $OUT" --spec "wazion-mcp==$VERSION" wazion-mcp
+# pipx's shared pip comes from PyPI, as on a user's first pipx use (the wheel itself does not).
+"$PYTOOLS/bin/pipx" upgrade-shared >"$RUN/pipx-shared.log" 2>&1 || { cat "$RUN/pipx-shared.log"; exit 1; }
+drive pipx "$PYTOOLS/bin/pipx" run --backend pip --pip-args="--no-index --find-links $OUT" --spec "wazion-mcp==$VERSION" wazion-mcp
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
