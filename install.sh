@@ -162,7 +162,9 @@ NEXT
 }
 
 build_from_source() { # why
-    [ -n "$clone" ] || die "$1, and this is not a clone of the source to build instead"
+    [ -n "$clone" ] || die "$1, and this is not a clone of the source to build instead." \
+        "The released platforms: ${REPOSITORY:-the repository}/releases; to build from" \
+        "source (Rust 1.95+ and a C compiler): git clone the repository, then ./install.sh --from-source"
     command -v cargo >/dev/null 2>&1 \
         || die "$1; building from source needs Rust 1.95 or newer (https://rustup.rs) and a C compiler"
     say "$1: building from source in $clone (cargo build --release --locked)"

@@ -12,9 +12,10 @@
 #   3. a tampered archive (its .sha256 no longer matches): refused, nothing installed;
 #   4. no archive for this platform, outside a clone: says so, installs nothing, exit 1;
 #   5. WAZION_MCP_DOWNLOAD_URL naming a local folder instead of a URL;
-#   6. the clone's own install.sh --from-source (cargo on PATH): builds with cargo (reusing
+#   6. with macOS's shasum instead of sha256sum, and with wget instead of curl;
+#   7. the clone's own install.sh --from-source (cargo on PATH): builds with cargo (reusing
 #      package.sh's release build) and says it built from source;
-#   7. Cargo.toml's [package.metadata.binstall] pkg-url names the archive package.sh made.
+#   8. Cargo.toml's [package.metadata.binstall] pkg-url names the archive package.sh made.
 #
 #   bash ci/package/install-test.sh [OUT]       (OUT: package.sh's folder, default dist/)
 #
@@ -147,7 +148,29 @@ else
   result "WAZION_MCP_DOWNLOAD_URL=<a local folder>" 1 "$RUN/folder.log"
 fi
 
-# ---------------------------------------------------------------- 6. --from-source in the clone
+# ---------------------------------------------------------------- 6. macOS's tools, wget
+# A PATH of only the tools install.sh names, with shasum (macOS has no sha256sum) in place of
+# sha256sum, then wget in place of curl.
+toolbox() { # folder, tools...
+  local dir=$1 t p; shift
+  mkdir -p "$dir"
+  for t in "$@"; do p=$(command -v "$t") && ln -sf "$p" "$dir/$t"; done
+}
+common=(sh cat cp chmod cut dirname grep head mkdir mktemp mv rm sed tar gzip uname perl)
+toolbox "$RUN/path-mac" "${common[@]}" curl shasum
+toolbox "$RUN/path-wget" "${common[@]}" wget sha256sum
+for variant in mac wget; do
+  STATUS=0
+  env -i HOME="$RUN/home" PATH="$RUN/path-$variant" PREFIX="$RUN/prefix-$variant" WAZION_MCP_DOWNLOAD_URL="$url" \
+    sh -s <"$RUN/installer/install.sh" >"$RUN/$variant.log" 2>&1 || STATUS=$?
+  if [ "$STATUS" = 0 ] && [ "$(sha256sum "$RUN/prefix-$variant/bin/wazion-mcp" | cut -d' ' -f1)" = "$inside_sha" ]; then
+    result "with only $(basename -a "$RUN/path-$variant"/* | grep -E 'curl|wget|sha' | tr '\n' ' ')on PATH" 0
+  else
+    result "with only $(basename -a "$RUN/path-$variant"/* | grep -E 'curl|wget|sha' | tr '\n' ' ')on PATH" 1 "$RUN/$variant.log"
+  fi
+done
+
+# ---------------------------------------------------------------- 7. --from-source in the clone
 STATUS=0
 env -i HOME="$HOME" PATH="$PATH" PREFIX="$RUN/prefix-source" ${CARGO_TARGET_DIR:+CARGO_TARGET_DIR="$CARGO_TARGET_DIR"} \
   sh ./install.sh --from-source >"$RUN/source.log" 2>&1 || STATUS=$?
@@ -158,7 +181,7 @@ else
   result "./install.sh --from-source in the clone builds with cargo and says so" 1 "$RUN/source.log"
 fi
 
-# ---------------------------------------------------------------- 7. cargo binstall's pkg-url
+# ---------------------------------------------------------------- 8. cargo binstall's pkg-url
 pkg_url=$(sed -n 's/^pkg-url = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 rendered=$(printf '%s' "$pkg_url" | sed -e 's/{ *repo *}/REPO/' -e "s/{ *version *}/$VERSION/g" \
   -e 's/{ *name *}/wazion-mcp/' -e "s/{ *target *}/$target/" -e 's/{ *archive-suffix *}/.tar.gz/')
