@@ -44,7 +44,7 @@ find_maturin() {
     case "$(uname -s)" in MINGW* | MSYS* | CYGWIN*) vbin=$venv/Scripts ;; *) vbin=$venv/bin ;; esac
     if ! "$vbin/maturin" --version 2>/dev/null | grep -qF "$MATURIN_VERSION"; then
         say "installing maturin $MATURIN_VERSION from PyPI into ${venv#"$ROOT"/}"
-        python3 -m venv "$venv" >&2 || python -m venv "$venv" >&2
+        python3 -m venv "$venv" >&2 2>/dev/null || python -m venv "$venv" >&2
         "$vbin/python" -m pip install --quiet --disable-pip-version-check \
             "maturin==$MATURIN_VERSION" >&2
     fi
@@ -84,7 +84,12 @@ if [ $# -ne 1 ] || [ ! -f "$1" ]; then say "expected one wheel in $stage, found:
 wheel=$1
 
 # The wheel's script must be BIN itself (same build, not a second one).
-py=$(command -v python3 || command -v python)
+# A Python that runs (on Windows `python3` may be only the Store's placeholder).
+py=
+for candidate in python3 python; do
+    if "$candidate" -c 'import zipfile' >/dev/null 2>&1; then py=$candidate; break; fi
+done
+[ -n "$py" ] || { say "no python3 or python to read the wheel with"; exit 1; }
 "$py" - "$wheel" "$stage/inside" <<'PY'
 import sys, zipfile
 wheel, dest = sys.argv[1], sys.argv[2]
