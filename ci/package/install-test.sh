@@ -13,9 +13,12 @@
 #   4. no archive for this platform, outside a clone: says so, installs nothing, exit 1;
 #   5. WAZION_MCP_DOWNLOAD_URL naming a local folder instead of a URL;
 #   6. with macOS's shasum instead of sha256sum, and with wget instead of curl;
-#   7. the clone's own install.sh --from-source (cargo on PATH): builds with cargo (reusing
+#   7. the archive each OS gets (uname and sysctl answering as macOS arm64, macOS under
+#      Rosetta, Intel macOS, Linux arm64, Linux x86_64, Git Bash on Windows) from stand-in
+#      archives: the musl build first on Linux, arm64 under Rosetta, universal as a fallback;
+#   8. the clone's own install.sh --from-source (cargo on PATH): builds with cargo (reusing
 #      package.sh's release build) and says it built from source;
-#   8. Cargo.toml's [package.metadata.binstall] pkg-url names the archive package.sh made.
+#   9. Cargo.toml's [package.metadata.binstall] pkg-url names the archive package.sh made.
 #
 #   bash ci/package/install-test.sh [OUT]       (OUT: package.sh's folder, default dist/)
 #
@@ -170,7 +173,51 @@ for variant in mac wget; do
   fi
 done
 
-# ---------------------------------------------------------------- 7. --from-source in the clone
+# ---------------------------------------------------------------- 7. each OS's choice of archive
+# install.sh asks `uname` (and macOS's `sysctl` for Rosetta) which archive fits; stand-ins for
+# them answer as macOS, Linux arm64 and Windows' Git Bash would, and stand-in archives (a
+# script that names its target) show which one was installed.
+fake=$RUN/fake-release
+mkdir -p "$fake" "$RUN/path-fake"
+for t in aarch64-apple-darwin x86_64-apple-darwin aarch64-unknown-linux-musl \
+         aarch64-unknown-linux-gnu x86_64-unknown-linux-musl universal-apple-darwin; do
+  mkdir -p "$RUN/fake-$t"
+  printf '#!/bin/sh\necho "wazion-mcp %s %s"\n' "$VERSION" "$t" >"$RUN/fake-$t/wazion-mcp"
+  chmod 755 "$RUN/fake-$t/wazion-mcp"
+  tar -czf "$fake/wazion-mcp-$VERSION-$t.tar.gz" -C "$RUN/fake-$t" wazion-mcp
+  (cd "$fake" && sha256sum "wazion-mcp-$VERSION-$t.tar.gz" >"wazion-mcp-$VERSION-$t.tar.gz.sha256")
+done
+# A release with only the universal macOS archive, in a folder of its own.
+mkdir -p "$RUN/fake-universal"
+mv "$fake"/wazion-mcp-"$VERSION"-universal-apple-darwin.tar.gz* "$RUN/fake-universal/"
+toolbox "$RUN/path-fake" "${common[@]}" curl sha256sum
+rm -f "$RUN/path-fake/uname"
+printf '#!/bin/sh\ncase "$1" in -s) echo "$FAKE_OS" ;; -m) echo "$FAKE_ARCH" ;; *) echo "$FAKE_OS" ;; esac\n' >"$RUN/path-fake/uname"
+printf '#!/bin/sh\n[ "$2" = hw.optional.arm64 ] && [ -n "$FAKE_ARM64" ] && echo "$FAKE_ARM64"\n' >"$RUN/path-fake/sysctl"
+chmod 755 "$RUN/path-fake/uname" "$RUN/path-fake/sysctl"
+picks() { # name os arch arm64 from expected(target or "refused")
+  local name=$1 got
+  STATUS=0
+  env -i HOME="$RUN/home" PATH="$RUN/path-fake" PREFIX="$RUN/prefix-$name" WAZION_MCP_DOWNLOAD_URL="$5" \
+    FAKE_OS="$2" FAKE_ARCH="$3" FAKE_ARM64="$4" sh -s <"$RUN/installer/install.sh" >"$RUN/$name.log" 2>&1 || STATUS=$?
+  local ok=1
+  if [ "$6" = refused ]; then
+    if [ "$STATUS" != 0 ] && grep -q 'use install.ps1' "$RUN/$name.log"; then ok=0; fi
+  else
+    got=$("$RUN/prefix-$name/bin/wazion-mcp" 2>/dev/null || true)
+    if [ "$STATUS" = 0 ] && [ "$got" = "wazion-mcp $VERSION $6" ]; then ok=0; fi
+  fi
+  result "$2 $3${4:+ (sysctl hw.optional.arm64=$4)}: $6" $ok "$RUN/$name.log"
+}
+picks mac-arm Darwin arm64 "" "$fake" aarch64-apple-darwin
+picks mac-rosetta Darwin x86_64 1 "$fake" aarch64-apple-darwin
+picks mac-intel Darwin x86_64 0 "$fake" x86_64-apple-darwin
+picks mac-universal Darwin x86_64 0 "$RUN/fake-universal" universal-apple-darwin
+picks linux-arm Linux aarch64 "" "$fake" aarch64-unknown-linux-musl
+picks linux-x64 Linux x86_64 "" "$fake" x86_64-unknown-linux-musl
+picks windows MINGW64_NT-10.0-19045 x86_64 "" "$fake" refused
+
+# ---------------------------------------------------------------- 8. --from-source in the clone
 STATUS=0
 env -i HOME="$HOME" PATH="$PATH" PREFIX="$RUN/prefix-source" ${CARGO_TARGET_DIR:+CARGO_TARGET_DIR="$CARGO_TARGET_DIR"} \
   sh ./install.sh --from-source >"$RUN/source.log" 2>&1 || STATUS=$?
@@ -181,7 +228,7 @@ else
   result "./install.sh --from-source in the clone builds with cargo and says so" 1 "$RUN/source.log"
 fi
 
-# ---------------------------------------------------------------- 8. cargo binstall's pkg-url
+# ---------------------------------------------------------------- 9. cargo binstall's pkg-url
 pkg_url=$(sed -n 's/^pkg-url = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 rendered=$(printf '%s' "$pkg_url" | sed -e 's/{ *repo *}/REPO/' -e "s/{ *version *}/$VERSION/g" \
   -e 's/{ *name *}/wazion-mcp/' -e "s/{ *target *}/$target/" -e 's/{ *archive-suffix *}/.tar.gz/')
