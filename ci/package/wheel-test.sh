@@ -9,7 +9,9 @@
 #      binary itself (no Python shim), byte for byte the one in the wheel;
 #   2. `uvx wazion-mcp` (uv from PyPI; --offline, the wheel found with --find-links);
 #   3. `pipx run wazion-mcp` (pipx from PyPI, its pip backend told --no-index --find-links;
-#      its uv backend is what uvx tests).
+#      its uv backend is what uvx tests);
+#   4. the README's `uv tool install` / `pipx install` lines put it on PATH, and their
+#      uninstall lines remove it.
 #
 #   bash ci/package/wheel-test.sh [OUT]        (OUT: package.sh's folder, default dist/)
 #
@@ -93,6 +95,26 @@ export PIPX_HOME=$RUN/pipx PIPX_BIN_DIR=$RUN/pipx/bin PIPX_MAN_DIR=$RUN/pipx/man
 # pipx's shared pip comes from PyPI, as on a user's first pipx use (the wheel itself does not).
 "$PYTOOLS/bin/pipx" upgrade-shared >"$RUN/pipx-shared.log" 2>&1 || { cat "$RUN/pipx-shared.log"; exit 1; }
 drive pipx "$PYTOOLS/bin/pipx" run --backend pip --pip-args="--no-index --find-links $OUT" --spec "wazion-mcp==$VERSION" wazion-mcp
+
+# ---------------------------------------------------------------- 4. install and uninstall lines
+# The README's lines for keeping it: `uv tool install` / `pipx install` put wazion-mcp on PATH
+# (here: their bin folders), the uninstall lines take it away again.
+export UV_TOOL_BIN_DIR=$RUN/uv-bin
+keep() { # name, bin folder, install function, uninstall function
+  local name=$1 dir=$2 ok=1
+  if $3 >"$RUN/$name-install.log" 2>&1 && [ "$("$dir/wazion-mcp" --version)" = "wazion-mcp $VERSION" ] \
+     && $4 >"$RUN/$name-uninstall.log" 2>&1 && [ ! -e "$dir/wazion-mcp" ]; then ok=0; fi
+  result "$name: installed on PATH ($dir/wazion-mcp), then uninstalled" $ok
+  [ $ok = 0 ] || cat "$RUN/$name-install.log" "$RUN/$name-uninstall.log" 2>/dev/null | tail -n 20
+}
+uv_install() { "$PYTOOLS/bin/uv" tool install --offline --no-index --find-links "$OUT" "wazion-mcp==$VERSION"; }
+uv_uninstall() { "$PYTOOLS/bin/uv" tool uninstall wazion-mcp; }
+pipx_install() {
+  "$PYTOOLS/bin/pipx" install --backend pip --pip-args="--no-index --find-links $OUT" "wazion-mcp==$VERSION"
+}
+pipx_uninstall() { "$PYTOOLS/bin/pipx" uninstall wazion-mcp; }
+keep uv-tool "$UV_TOOL_BIN_DIR" uv_install uv_uninstall
+keep pipx "$PIPX_BIN_DIR" pipx_install pipx_uninstall
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
