@@ -196,7 +196,11 @@ for target in $targets; do
     case "$status" in
         0) archive=$name; break ;;
         2) continue ;;
-        *) die "could not download $base/$name.sha256" ;;
+        *)
+            hint=""
+            [ -z "$clone" ] || hint="; ./install.sh --from-source builds this clone instead"
+            die "could not download $base/$name.sha256 (no network, a proxy?)$hint"
+            ;;
     esac
 done
 if [ -z "$archive" ]; then
