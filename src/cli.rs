@@ -206,7 +206,7 @@ pub struct BridgeArgs {
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
 
-    /// Append logs to this file (created with mode 0600) instead of stderr.
+    /// Append logs to this file (created with mode 0600 on macOS and Linux) instead of stderr.
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 

@@ -6,12 +6,14 @@
 //! - every secret-bearing header value is marked sensitive, so it never shows in `Debug`;
 //! - the token itself is never part of an error or warning text, only the variable's name.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
 use crate::cli::BridgeArgs;
+use crate::netutil::{host_label, is_loopback};
 
 /// Everything the bridge needs to run, already validated.
 #[derive(Debug)]
@@ -41,9 +43,45 @@ pub struct Settings {
     pub tool_filter: Option<crate::filter::ToolFilter>,
     pub transport: crate::cli::TransportKind,
     /// OAuth, when no static credential is configured and `--auth` allows it.
-    pub oauth: Option<crate::oauth::OAuthSettings>,
+    pub oauth: Option<OAuthSettings>,
     /// `--auth`.
     pub auth: crate::cli::AuthMode,
+}
+
+/// When OAuth may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthMode {
+    /// Only when the server publishes OAuth metadata.
+    Auto,
+    /// `--auth oauth`: also with the 2025-03-26 default endpoints when nothing is published.
+    Forced,
+}
+
+/// The OAuth part of the settings (defined here, with the rest of the settings, so that
+/// `config` never depends on `oauth`; `oauth` names these types as its own).
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub mode: OAuthMode,
+    pub identity: OAuthIdentity,
+    /// `--oauth-timeout`: how long the browser sign-in may take.
+    pub timeout: Duration,
+    /// Where tokens are stored; `None`: nowhere (no config dir on this machine).
+    pub dir: Option<PathBuf>,
+    /// False for `check`: a stored token is used and refreshed, but no browser opens.
+    pub interactive: bool,
+    /// `--allow-http`: authorization-server endpoints may be plain http beyond loopback.
+    pub allow_http: bool,
+}
+
+/// How the user configured the client identity.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthIdentity {
+    /// `--oauth-client-id`.
+    pub client_id: Option<String>,
+    /// The secret from `--oauth-client-secret-env`'s variable.
+    pub client_secret: Option<String>,
+    /// `--oauth-client-metadata-url`: this client's metadata document (CIMD).
+    pub metadata_url: Option<String>,
 }
 
 /// Why the flags cannot be used; the message says what to do instead.
@@ -100,13 +138,13 @@ pub fn from_cli(
     let token_present = token.is_some();
     let static_auth = token_present || headers.contains_key(AUTHORIZATION);
     let oauth = match cli.auth {
-        AuthMode::Oauth => Some(crate::oauth::Mode::Forced),
-        AuthMode::Auto if !static_auth => Some(crate::oauth::Mode::Auto),
+        AuthMode::Oauth => Some(OAuthMode::Forced),
+        AuthMode::Auto if !static_auth => Some(OAuthMode::Auto),
         _ => None,
     }
-    .map(|mode| crate::oauth::OAuthSettings {
+    .map(|mode| OAuthSettings {
         mode,
-        identity: crate::oauth::flow::Identity {
+        identity: OAuthIdentity {
             client_id: cli.oauth_client_id.clone(),
             client_secret: cli
                 .oauth_client_secret_env
@@ -117,7 +155,7 @@ pub fn from_cli(
             metadata_url: cli.oauth_client_metadata_url.clone(),
         },
         timeout: Duration::from_secs(cli.oauth_timeout.max(1)),
-        dir: crate::oauth::store::default_dir(),
+        dir: crate::folders::oauth_store_dir(),
         interactive: true,
         allow_http: cli.allow_http,
     });
@@ -254,25 +292,6 @@ fn check_url(raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
         other => Err(ConfigError(format!(
             "unsupported URL scheme '{other}': use https:// (or http:// to localhost)"
         ))),
-    }
-}
-
-/// True for `localhost`, 127.0.0.0/8 and `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// `host` or `host:port` when the port is explicit.
-pub fn host_label(url: &Url) -> String {
-    let host = url.host_str().unwrap_or("server");
-    match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
     }
 }
 
@@ -476,14 +495,11 @@ mod tests {
         };
         let token: &'static [(&str, &str)] = &[("WAZION_TOKEN", "wz_abc")];
         assert_eq!(mode(&[], token), None);
-        assert_eq!(mode(&[], &[]), Some(crate::oauth::Mode::Auto));
+        assert_eq!(mode(&[], &[]), Some(OAuthMode::Auto));
         assert_eq!(mode(&["--header", "Authorization: Basic xyz"], &[]), None);
         assert_eq!(mode(&["--auth", "token"], &[]), None);
         assert_eq!(mode(&["--auth", "none"], token), None);
-        assert_eq!(
-            mode(&["--auth", "oauth"], token),
-            Some(crate::oauth::Mode::Forced)
-        );
+        assert_eq!(mode(&["--auth", "oauth"], token), Some(OAuthMode::Forced));
         // `--auth oauth` never sends the static token, and says so.
         let (s, w) = from_cli(&cli(&["--auth", "oauth"]), env_of(token)).unwrap();
         assert!(s.headers.get(AUTHORIZATION).is_none());

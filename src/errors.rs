@@ -47,6 +47,17 @@ pub enum Failure {
     RequestTimeout(std::time::Duration),
 }
 
+impl From<crate::upstream::legacy::LinkError> for Failure {
+    fn from(e: crate::upstream::legacy::LinkError) -> Failure {
+        use crate::upstream::legacy::LinkError;
+        match e {
+            LinkError::Http(meta, body) => Failure::Http(meta, body),
+            LinkError::NoEndpoint(why) => Failure::NoEndpoint(why),
+            LinkError::Net(e) => Failure::Net(e),
+        }
+    }
+}
+
 impl Failure {
     /// A one-line description for the debug log: never a body (a server's error page may
     /// echo the request's headers, token included).

@@ -18,21 +18,16 @@ use reqwest::{Client, Method, StatusCode, Url};
 use sse_stream::{Sse, SseByteStream};
 
 use crate::config::Settings;
+use crate::netutil::plain_cause;
+/// The session headers every request carries are plain data of the session's state: defined
+/// with it in `protocol::session`, and named here too because `post`, `get` and `delete` take them.
+pub use crate::protocol::session::SessionHeaders;
 
-pub const HEADER_SESSION_ID: &str = "mcp-session-id";
-pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
-pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
+pub mod legacy;
+
+use crate::protocol::{HEADER_LAST_EVENT_ID, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 /// The Accept of every POST (H2): JSON and SSE answers are both understood (H5).
 const POST_ACCEPT: &str = "application/json, text/event-stream";
-
-/// The session headers to put on a request (cloned snapshot of the session state).
-#[derive(Clone, Debug, Default)]
-pub struct SessionHeaders {
-    pub session_id: Option<HeaderValue>,
-    pub protocol_version: Option<HeaderValue>,
-    /// Per-message headers (the 2026-07-28 era's `Mcp-Method`, `Mcp-Name`, …).
-    pub extra: Vec<(HeaderName, HeaderValue)>,
-}
 
 /// What the HTTP response said besides its body.
 #[derive(Debug, Clone)]
@@ -600,61 +595,6 @@ fn meta_of(resp: &reqwest::Response) -> Meta {
             .get::<reqwest::tls::TlsInfo>()
             .and_then(|i| i.peer_certificate())
             .map(<[u8]>::to_vec),
-    }
-}
-
-/// Describes a reqwest error in plain words, without the URL (which could carry a secret in
-/// its query) and with the root cause a user can act on.
-pub fn plain_cause(e: &reqwest::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = source {
-        causes.push(s.to_string());
-        source = s.source();
-    }
-    let root = causes
-        .last()
-        .cloned()
-        .unwrap_or_else(|| e.without_url_string());
-    let lower = causes.join(" | ").to_ascii_lowercase();
-    if e.is_timeout() || lower.contains("timed out") {
-        return "the connection timed out (check the URL, your network, or a proxy/firewall)"
-            .into();
-    }
-    if lower.contains("connection refused") {
-        return "connection refused (is the server running and the URL's port right?)".into();
-    }
-    if lower.contains("dns error")
-        || lower.contains("failed to lookup")
-        || lower.contains("name or service not known")
-    {
-        return format!(
-            "the host name could not be resolved ({root}); check the URL and your DNS or VPN"
-        );
-    }
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-        return format!(
-            "the TLS handshake failed ({root}); a proxy or antivirus that intercepts HTTPS, or a \
-             server with an invalid certificate, can cause this"
-        );
-    }
-    if lower.contains("connection reset") {
-        return "the server reset the connection".into();
-    }
-    root
-}
-
-trait WithoutUrlString {
-    fn without_url_string(&self) -> String;
-}
-
-impl WithoutUrlString for reqwest::Error {
-    fn without_url_string(&self) -> String {
-        let mut text = self.to_string();
-        if let Some(url) = self.url() {
-            text = text.replace(url.as_str(), "<url>");
-        }
-        text
     }
 }
 

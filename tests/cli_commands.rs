@@ -146,7 +146,8 @@ fn config_write_merges_into_the_clients_file_under_home() {
     let h = home.path().to_str().unwrap();
     let out = wazion(
         &["config", "cursor", "--write", "--token-env", "OTHER_TOKEN"],
-        &[("HOME", h)],
+        // Windows reads the profile, not HOME: both point at the temporary folder.
+        &[("HOME", h), ("USERPROFILE", h)],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -154,7 +155,10 @@ fn config_write_merges_into_the_clients_file_under_home() {
     let entry = &v["mcpServers"]["wazion"];
     let command = entry["command"].as_str().unwrap();
     assert!(std::path::Path::new(command).is_absolute(), "{command}");
-    assert!(command.ends_with("wazion-mcp"), "{command}");
+    assert!(
+        command.ends_with("wazion-mcp") || command.ends_with("wazion-mcp.exe"),
+        "{command}"
+    );
     assert_eq!(
         entry["args"],
         serde_json::json!(["--token-env", "OTHER_TOKEN"])
@@ -169,7 +173,10 @@ fn config_write_merges_into_the_clients_file_under_home() {
         .count();
     assert_eq!(backups, 1, "one timestamped backup");
     // A second write without --force keeps the entry and says so.
-    let again = wazion(&["config", "cursor", "--write"], &[("HOME", h)]);
+    let again = wazion(
+        &["config", "cursor", "--write"],
+        &[("HOME", h), ("USERPROFILE", h)],
+    );
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again).contains("--force"), "{}", text(&again));
 }

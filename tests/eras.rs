@@ -259,3 +259,152 @@ async fn translation_for_a_2025_client_at_the_byte_level() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// A scripted 2026-only server for the translation's fidelity: refuses a 2025 `initialize`
+/// with UnsupportedProtocolVersion (HTTP 400, as the TypeScript SDK v2's `legacy: 'reject'`),
+/// answers `server/discover`, and answers every other request with `result` (raw JSON).
+fn modern_only_server(server: &Scripted, result: &'static str) {
+    server.always(
+        |r| r.is_rpc("initialize"),
+        |r| {
+            let id = r.rpc_id_raw().unwrap_or_else(|| "null".into());
+            scripted::json(
+                400,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32022,"message":"Unsupported protocol version","data":{{"supported":["2026-07-28"]}}}}}}"#
+                ),
+            )
+        },
+    );
+    server.always(
+        |r| r.is_rpc("server/discover"),
+        |r| {
+            let id = r.rpc_id_raw().unwrap_or_else(|| "null".into());
+            scripted::json(
+                200,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"resultType":"complete","supportedVersions":["2026-07-28"],"capabilities":{{"tools":{{}},"logging":{{}}}},"_meta":{{"io.modelcontextprotocol/serverInfo":{{"name":"modern","version":"2"}}}}}}}}"#
+                ),
+            )
+        },
+    );
+    server.always(
+        |r| r.is_post(),
+        move |r| {
+            let id = r.rpc_id_raw().unwrap_or_else(|| "null".into());
+            scripted::json(
+                200,
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#),
+            )
+        },
+    );
+}
+
+/// Issue 19 §6: results reach a 2025 client in the 2025 shape: `resultType`, `ttlMs`,
+/// `cacheScope` and the `io.modelcontextprotocol/serverInfo` stamp are cut, every other
+/// member keeps its bytes and order (an emptied `_meta` goes too). Old main: the client got
+/// the 2026 members as the server sent them.
+#[tokio::test]
+async fn translated_results_lose_the_2026_envelope() {
+    let server = Scripted::start().await;
+    modern_only_server(
+        &server,
+        r#"{"resultType":"complete","tools":[{"name":"t","inputSchema":{"type":"object"}}],"ttlMs":60000,"cacheScope":"shared","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"modern","version":"2"},"x.example/keep":1.0}}"#,
+    );
+    let mut bridge = BridgeCmd::new(&server.url()).spawn();
+    let init = bridge.handshake("2025-06-18").await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "modern", "{init}");
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .await;
+    assert_eq!(
+        bridge.recv().await,
+        r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t","inputSchema":{"type":"object"}}],"_meta":{"x.example/keep":1.0}}}"#
+    );
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t"}}"#)
+        .await;
+    let (call, _) = bridge.recv_response(&json!(2)).await;
+    assert_eq!(call["result"].get("resultType"), None, "{call}");
+    assert_eq!(call["result"].get("ttlMs"), None, "{call}");
+    bridge.finish(Duration::from_secs(3)).await;
+}
+
+/// Issue 19 §6: `logging/setLevel` is answered locally (2026-07-28 has no such request) and
+/// its level rides every later translated request's `_meta` as
+/// `io.modelcontextprotocol/logLevel`, so the server sends `notifications/message`. Old main:
+/// the level was dropped, and the server, told no level, sent no log message.
+#[tokio::test]
+async fn the_clients_log_level_rides_each_translated_request() {
+    let server = Scripted::start().await;
+    server.always(
+        |r| {
+            r.is_rpc("tools/call")
+                && r.json()["params"]["_meta"]["io.modelcontextprotocol/logLevel"] == "debug"
+        },
+        |r| {
+            let id = r.rpc_id_raw().unwrap_or_else(|| "null".into());
+            scripted::sse(vec![
+                Sse::msg(
+                    r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"debug","data":"working"}}"#,
+                ),
+                Sse::msg(&format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"resultType":"complete","content":[]}}}}"#
+                )),
+            ])
+        },
+    );
+    modern_only_server(&server, r#"{"resultType":"complete","content":[]}"#);
+    let mut bridge = BridgeCmd::new(&server.url()).spawn();
+    bridge.handshake("2025-06-18").await;
+    bridge
+        .send(
+            r#"{"jsonrpc":"2.0","id":"l","method":"logging/setLevel","params":{"level":"debug"}}"#,
+        )
+        .await;
+    assert_eq!(
+        bridge.recv().await,
+        r#"{"jsonrpc":"2.0","id":"l","result":{}}"#
+    );
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t","arguments":{}}}"#)
+        .await;
+    let (done, before) = bridge.recv_response(&json!(3)).await;
+    assert_eq!(done["result"], json!({"content":[]}), "{done}");
+    assert!(
+        before
+            .iter()
+            .any(|m| m["method"] == "notifications/message" && m["params"]["data"] == "working"),
+        "the log message reached the client: {before:?}"
+    );
+    let call = server
+        .wait_for("tools/call", |r| r.is_rpc("tools/call"))
+        .await;
+    assert_eq!(
+        call.json()["params"]["_meta"]["io.modelcontextprotocol/logLevel"],
+        "debug",
+        "{}",
+        call.body_str()
+    );
+    assert!(
+        server.matching(|r| r.is_rpc("logging/setLevel")).is_empty(),
+        "not forwarded: the 2026 server has no such method"
+    );
+    bridge.finish(Duration::from_secs(3)).await;
+}
+
+/// Issue 19 §6: an `initialize` asking for a version nobody supports is answered, by
+/// translation, with the newest 2025 version the bridge can present (as a server answers a
+/// version it does not support), never by echoing it. Old main: `1999-01-01` came back.
+#[tokio::test]
+async fn a_translated_initialize_for_an_unknown_version_gets_a_supported_one() {
+    let server = Scripted::start().await;
+    modern_only_server(&server, "{}");
+    let mut bridge = BridgeCmd::new(&server.url()).spawn();
+    bridge
+        .send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"1999-01-01","capabilities":{},"clientInfo":{"name":"old","version":"0"}}}"#)
+        .await;
+    let init: Value = bridge.recv_json().await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
+    bridge.finish(Duration::from_secs(3)).await;
+}

@@ -19,6 +19,9 @@ fn wazion(home: &Path, args: &[&str]) -> Output {
         .current_dir(home)
         .env("HOME", home)
         .env("USERPROFILE", home)
+        // On Windows these point at the real profile: unset, they fall back to USERPROFILE's.
+        .env_remove("APPDATA")
+        .env_remove("LOCALAPPDATA")
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("CODEX_HOME")
         .env_remove("CLAUDE_CONFIG_DIR")
@@ -583,7 +586,9 @@ fn every_client_writes_the_shape_its_documentation_shows() {
 
 /// Claude Code's CLI takes the server object itself: `config claude-code` prints a
 /// `claude mcp add-json` line whose object has the documented shape, and a `claude mcp add`
-/// line of the documented form (`NAME … --env K=V -- COMMAND ARGS`).
+/// line of the documented form (`NAME … --env K=V -- COMMAND ARGS`). POSIX lines: Windows
+/// prints PowerShell, whose quoting `client_config::shell::tests` covers.
+#[cfg(unix)]
 #[test]
 fn claude_code_gets_its_cli_lines() {
     let home = tempfile::tempdir().unwrap();
@@ -644,4 +649,188 @@ fn a_closed_stdout_is_not_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.is_empty(), "{err}");
+}
+
+/// Runs a given copy (or link) of the binary, as `argv0`, with a bare PATH.
+#[cfg(unix)]
+fn run_as(program: &Path, argv0: Option<&str>, home: &Path, path: &str, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new(program);
+    if let Some(a) = argv0 {
+        c.arg0(a);
+    }
+    c.args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("PATH", path)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("WAZION_TOKEN")
+        .output()
+        .expect("run wazion-mcp")
+}
+
+/// A folder on the same file system as the built binary, so it can be hard-linked (a copy
+/// in a folder of npx's cache, a Homebrew Cellar) without copying 100 MB.
+#[cfg(unix)]
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("setup-config-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("tempdir")
+}
+
+#[cfg(unix)]
+fn place_binary(at: &Path) {
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::hard_link(env!("CARGO_BIN_EXE_wazion-mcp"), at)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_wazion-mcp"), at).map(|_| ()))
+        .expect("place the binary");
+}
+
+/// Issue 17 §7: run from npx's cache (as `npx -y wazion-mcp config cursor --write` does), the
+/// entry does not name the cache: with nothing on PATH it names a copy made in ~/.local/bin,
+/// which starts; with a native wazion-mcp on PATH it names that one.
+#[cfg(unix)]
+#[test]
+fn a_binary_run_from_npx_cache_writes_a_stable_command() {
+    let home = scratch();
+    let h = home.path();
+    let cached = h.join(".npm/_npx/6a9f0c/node_modules/@wazion-mcp/linux-x64/bin/wazion-mcp");
+    place_binary(&cached);
+    let out = run_as(
+        &cached,
+        None,
+        h,
+        "/usr/bin:/bin",
+        &["config", "cursor", "--write"],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let copy = h.join(".local/bin/wazion-mcp");
+    let entry = read_json(&h.join(".cursor/mcp.json"));
+    assert_eq!(
+        entry["mcpServers"]["wazion"]["command"],
+        copy.display().to_string(),
+        "{t}"
+    );
+    assert!(
+        t.contains("npx's cache") && t.contains(&copy.display().to_string()),
+        "{t}"
+    );
+    assert_eq!(mode(&copy), 0o755);
+    let v = std::process::Command::new(&copy)
+        .arg("--version")
+        .output()
+        .expect("run the copy");
+    assert!(
+        String::from_utf8_lossy(&v.stdout).starts_with("wazion-mcp "),
+        "{v:?}"
+    );
+    // Again: the copy is already there and the same; nothing else changes.
+    let again = ["config", "cursor", "--write", "--force"];
+    let out = run_as(&cached, None, h, "/usr/bin:/bin", &again);
+    let t = text(&out);
+    assert!(
+        t.contains("already holds this entry") && t.contains("already at"),
+        "{t}"
+    );
+
+    // A native install on PATH (a link, as `uv tool install` or Homebrew make) is named.
+    let installed = h.join("tools/wazion-mcp");
+    place_binary(&installed);
+    let bin = h.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(&installed, bin.join("wazion-mcp")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let out = run_as(&cached, None, h, &path, &["config", "gemini", "--write"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let entry = read_json(&h.join(".gemini/settings.json"));
+    assert_eq!(
+        entry["mcpServers"]["wazion"]["command"],
+        bin.join("wazion-mcp").display().to_string(),
+        "{t}"
+    );
+}
+
+/// Issue 18 §2: the command is the link the user ran (found on PATH), not the file it points
+/// to; a Homebrew Cellar path becomes the prefix's bin/ link that `brew upgrade` keeps.
+#[cfg(unix)]
+#[test]
+fn the_command_is_the_link_the_user_ran_not_a_cellar_path() {
+    let home = scratch();
+    let h = home.path();
+    let cellar = h.join("brew/Cellar/wazion-mcp/0.3.0/bin/wazion-mcp");
+    place_binary(&cellar);
+    let bin = h.join("brew/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(
+        "../Cellar/wazion-mcp/0.3.0/bin/wazion-mcp",
+        bin.join("wazion-mcp"),
+    )
+    .unwrap();
+    let link = bin.join("wazion-mcp").display().to_string();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    // Typed as `wazion-mcp`: the shell found the link; the kernel ran the Cellar file.
+    let out = run_as(
+        &cellar,
+        Some("wazion-mcp"),
+        h,
+        &path,
+        &["config", "cursor", "--write"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let entry = read_json(&h.join(".cursor/mcp.json"));
+    assert_eq!(entry["mcpServers"]["wazion"]["command"], link);
+    // Started by its Cellar path: the same file's bin/ link is named.
+    let out = run_as(
+        &cellar,
+        None,
+        h,
+        "/usr/bin:/bin",
+        &["config", "vscode", "--write"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let entry = read_json(&h.join(".config/Code/User/mcp.json"));
+    assert_eq!(entry["servers"]["wazion"]["command"], link);
+}
+
+/// Issue 18 §4: `config claude-code URL --name X` ends with a `--write` line that keeps the
+/// URL and the name; run as printed, it writes that entry (not the default server). POSIX
+/// lines (see `claude_code_gets_its_cli_lines`).
+#[cfg(unix)]
+#[test]
+fn the_suggested_write_line_keeps_the_url_and_the_name() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = wazion(
+        h,
+        &[
+            "config",
+            "claude-code",
+            "https://wa.example/mcp",
+            "--name",
+            "shop2",
+        ],
+    );
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let line = t
+        .lines()
+        .find(|l| l.contains(" config claude-code ") && l.ends_with("--write"))
+        .unwrap_or_else(|| panic!("no --write line:\n{t}"));
+    let words = shlex::split(line).expect("a shell line");
+    let out = wazion(
+        h,
+        &words[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = read_json(&h.join(".claude.json"));
+    let entry = &written["mcpServers"]["shop2"];
+    assert_eq!(
+        entry["args"],
+        serde_json::json!(["https://wa.example/mcp"]),
+        "{written}"
+    );
+    assert!(written["mcpServers"].get("wazion").is_none(), "{written}");
 }

@@ -23,6 +23,9 @@ if [ -z "${CLIENTS_DIR:-}" ]; then
   mkdir -p "$CLIENTS"
   npm install --prefix "$CLIENTS" --no-save --no-audit --no-fund --ignore-scripts \
     --loglevel=error "${PINS[@]}" >/dev/null
+  # Claude Code links its native binary (from its platform package, already installed) in a
+  # postinstall step, which --ignore-scripts skipped: run that one step, which fetches nothing.
+  node "$CLIENTS/node_modules/@anthropic-ai/claude-code/install.cjs" >/dev/null
 fi
 export PATH=$CLIENTS/node_modules/.bin:$PATH
 

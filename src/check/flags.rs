@@ -122,7 +122,8 @@ pub(super) fn flags_step(settings: &Settings) -> Step {
             without_credentials(settings.url.as_str())
         ),
         fix: (!ok).then(|| {
-            let fix = token_fix(&settings.token_env);
+            let shell = crate::client_config::Shell::for_os(crate::client_config::Os::current());
+            let fix = token_fix(&settings.token_env, shell);
             if placeholder {
                 format!(
                     "Replace \"{}\" with your token in the env block of the client's entry (and \
@@ -147,18 +148,44 @@ fn oauth_signed_in(settings: &Settings) -> bool {
         .is_some_and(|s| s.access_token.is_some())
 }
 
-/// How to set the token variable in each client.
-fn token_fix(var: &str) -> String {
+/// How to set the token variable in each client, and in `shell` for the check.
+pub(crate) fn token_fix(var: &str, shell: crate::client_config::Shell) -> String {
+    let (label, set) = (format!("{}:", shell.name()), shell.export_line(var));
+    let dashdash = shell.quote("--");
     format!(
         "Set {var} to your token where the bridge is launched (get a WAzion token at \
          https://www.wazion.com/dashboard → Settings):\n\
-         shell:          export {var}=…   (then run this check again)\n\
+         {label:<15} {set}   (then run this check again)\n\
          Claude Desktop: \"env\": {{\"{var}\": \"…\"}} in the server entry of claude_desktop_config.json\n\
          VS Code:        \"env\": {{\"{var}\": \"${{input:wazion-token}}\"}} in mcp.json (asked once, stored securely)\n\
          Cursor:         \"env\": {{\"{var}\": \"…\"}} in ~/.cursor/mcp.json\n\
          Gemini CLI:     \"env\": {{\"{var}\": \"…\"}} in ~/.gemini/settings.json\n\
          Codex:          env = {{ {var} = \"…\" }} under [mcp_servers.wazion] in ~/.codex/config.toml\n\
-         Claude Code:    claude mcp add wazion --scope user --env {var}=… -- /path/to/wazion-mcp\n\
+         Claude Code:    claude mcp add wazion --scope user --env {var}=… {dashdash} /path/to/wazion-mcp\n\
          `wazion-mcp config <client> --write` adds the entry for you."
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_fix;
+    use crate::client_config::Shell;
+
+    /// Issue 18 §4: the check's fix says how to set the variable in the user's shell.
+    #[test]
+    fn the_token_fix_is_written_for_the_users_shell() {
+        let posix = token_fix("WAZION_TOKEN", Shell::Posix);
+        assert!(
+            posix.contains("shell:          export WAZION_TOKEN=…"),
+            "{posix}"
+        );
+        assert!(!posix.contains("$env:"));
+        let ps = token_fix("WAZION_TOKEN", Shell::PowerShell);
+        assert!(
+            ps.contains("PowerShell:     $env:WAZION_TOKEN = '…'"),
+            "{ps}"
+        );
+        assert!(ps.contains("--env WAZION_TOKEN=… '--' /path"), "{ps}");
+        assert!(!ps.contains("export "), "{ps}");
+    }
 }

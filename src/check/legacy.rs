@@ -3,7 +3,7 @@
 //!
 //! Invariants: the wait for the `endpoint` event and for each answer on the stream is
 //! bounded by [`LEGACY_WAIT`] (the POSTs by the bridge's own timeouts); messages go only to
-//! the endpoint `crate::legacy::connect` accepted (on the configured URL's origin); nothing
+//! the endpoint `crate::upstream::legacy::connect` accepted (on the configured URL's origin); nothing
 //! is DELETEd: the session ends when the stream is dropped.
 
 use std::time::{Duration, Instant};
@@ -37,24 +37,26 @@ pub(super) async fn legacy_steps(upstream: &Upstream, ctx: &Ctx<'_>, r: &mut Rep
         ),
     );
     let started = Instant::now();
-    let link = match tokio::time::timeout(LEGACY_WAIT, crate::legacy::connect(upstream)).await {
-        Ok(Ok(link)) => link,
-        Ok(Err(failure)) => {
-            let (_, detail, fix) = failure_words(&failure, ctx, "SSE stream");
-            r.done(fail("SSE stream", detail, fix, Some(started)));
-            return;
-        }
-        Err(_) => {
-            r.done(fail(
+    let link =
+        match tokio::time::timeout(LEGACY_WAIT, crate::upstream::legacy::connect(upstream)).await {
+            Ok(Ok(link)) => link,
+            Ok(Err(e)) => {
+                let failure = Failure::from(e);
+                let (_, detail, fix) = failure_words(&failure, ctx, "SSE stream");
+                r.done(fail("SSE stream", detail, fix, Some(started)));
+                return;
+            }
+            Err(_) => {
+                r.done(fail(
                 "SSE stream",
                 format!("no endpoint event within {wait_s} s of the GET"),
                 "Check the URL: it should be the server's SSE endpoint (it usually ends in /sse)."
                     .into(),
                 Some(started),
             ));
-            return;
-        }
-    };
+                return;
+            }
+        };
     r.done(pass(
         "SSE stream",
         format!(

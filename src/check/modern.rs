@@ -23,12 +23,12 @@ pub(super) async fn modern_steps(
     version: String,
     r: &mut Reporter,
 ) {
-    let t = crate::translate::Translation {
+    let t = crate::protocol::translate::Translation {
         version: version.clone(),
         capabilities: "{}".into(),
         client_info: r#"{"name":"wazion-mcp-check","version":"1"}"#.into(),
     };
-    let headers = crate::modern::ToolHeaders::default();
+    let headers = crate::protocol::modern::ToolHeaders::default();
     for (step, method) in [
         ("discover", "server/discover"),
         ("tools/list", "tools/list"),
@@ -43,7 +43,10 @@ pub(super) async fn modern_steps(
         let started = Instant::now();
         let id = format!("\"wazion-mcp-check-{step}\"");
         let request = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}"}}"#);
-        let body = Bytes::from(crate::translate::stamp_meta(request.as_bytes(), &t));
+        let body = Bytes::from(crate::protocol::translate::stamp_meta(
+            request.as_bytes(),
+            &t,
+        ));
         let session = SessionHeaders {
             extra: headers.request_headers(&body, &version),
             ..SessionHeaders::default()

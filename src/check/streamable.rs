@@ -79,7 +79,7 @@ pub(super) async fn streamable_steps(upstream: &Upstream, ctx: &Ctx<'_>, r: &mut
         legacy_steps(upstream, ctx, r).await;
         return;
     }
-    if let Some(version) = crate::translate::modern_refusal(&body) {
+    if let Some(version) = crate::protocol::translate::modern_refusal(&body) {
         r.done(pass(
             "initialize",
             format!(

@@ -8,7 +8,7 @@
 //! - the token is never written, only [`TOKEN_PLACEHOLDER`] (VS Code: a password prompt), and
 //!   `--force` keeps every value the user already put in the entry (`env`, `--header`s, keys
 //!   this tool does not set);
-//! - a write never widens access: the file keeps its mode and owner (new files: 0600), a
+//! - a write never widens access: the file keeps its mode and owner (new files: 0600 on Unix), a
 //!   symlinked file is written through the link, the previous version is saved next to the
 //!   path given (mode 0600, timestamped, never overwritten), and the new text replaces the old
 //!   by a rename in the target's directory;
@@ -16,34 +16,40 @@
 //!   as it was. JSON files are edited through a CST (`jsonc-parser`), so comments, trailing
 //!   commas and layout are kept; Codex's TOML through `toml_edit`, likewise.
 //!
-//! Config paths are computed by a pure function of (client, OS, home and the clients'
-//! variables) rather than the `dirs` crate, because `dirs` only answers for the OS it runs on
-//! and the tests must prove the paths of all three.
+//! Config paths, the entry's `command` and the printed shell lines are pure functions of (OS,
+//! environment, what exists on disk through a `Probe`) rather than the `dirs` crate or
+//! `cfg!`, which only answer for the OS they run on, while the tests must prove all three;
+//! [`run`] is the one place that asks the machine.
 //!
 //! Layout: `entry` checks the flags and builds the entry; `paths` says where each client
-//! keeps its file; `json` is the entry in each JSON client's shape and `snippet` what is
-//! printed; `writer` writes a file safely, after `jsonc` (JSON with comments) or `codex`
+//! keeps its file (and which Claude Desktop install on Windows reads which); `command` picks
+//! the `command` path; `shell` quotes printed lines for POSIX sh or PowerShell; `json` is the
+//! entry in each JSON client's shape and `snippet` what is printed; `writer` writes a file safely, after `jsonc` (JSON with comments) or `codex`
 //! (TOML) merged the entry into it under the rules of `merge`.
 
 mod codex;
+pub mod command;
 mod entry;
 mod json;
 mod jsonc;
 mod merge;
 mod paths;
+pub mod shell;
 mod snippet;
 mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{BridgeArgs, ClientKind};
 use crate::report::{Out, warn};
 
+use command::{Command, Launch, choose};
 pub use entry::{Entry, checked_args, entry_args};
 use entry::{absolute, check_name};
 pub use json::json_entry;
-pub use paths::{Dirs, Os, default_path};
-pub use snippet::snippet;
+pub use paths::{Dirs, Os, Probe, RealFs, Target, config_targets, default_path};
+pub use shell::Shell;
+pub use snippet::{Again, snippet};
 use snippet::{expansion_note, next_steps};
 pub use writer::{Outcome, write};
 
@@ -68,15 +74,13 @@ pub fn token_prompt(name: &str, token_env: &str) -> String {
 /// Runs the subcommand; returns the exit code: 0 done, 1 the file could not be written
 /// (nothing changed), 2 flags the bridge would refuse. The entry goes to stdout (this is not
 /// the bridge, so stdout is free), notes and errors to stderr.
+///
+/// The one place that asks the machine: the OS (`Os::current`), the environment, the disk;
+/// everything it decides with them is a pure function of those, tested for every OS.
 pub fn run(req: Request) -> i32 {
     let mut out = Out::new();
-    let command = match std::env::current_exe().and_then(|p| p.canonicalize()) {
-        Ok(p) => p.display().to_string(),
-        Err(e) => {
-            warn(&format!("wazion-mcp: cannot find this binary's path ({e})"));
-            return 1;
-        }
-    };
+    let os = Os::current();
+    let shell = Shell::for_os(os);
     let (bridge, notes) = match checked_args(&req.args) {
         Ok(x) => x,
         Err(e) => {
@@ -88,6 +92,14 @@ pub fn run(req: Request) -> i32 {
         warn(&format!("wazion-mcp: {e}"));
         return 2;
     }
+    let dirs = Dirs::from_env(os, |k| std::env::var_os(k), dirs::home_dir());
+    let command = match stable_command(os, &dirs) {
+        Ok(c) => c,
+        Err(e) => {
+            warn(&format!("wazion-mcp: {e}"));
+            return 1;
+        }
+    };
     for n in notes {
         warn(&format!("wazion-mcp: note: {n}"));
     }
@@ -99,33 +111,124 @@ pub fn run(req: Request) -> i32 {
     if let Some(n) = expansion_note(req.client, &entry) {
         warn(&format!("wazion-mcp: note: {n}"));
     }
+    let again = Again {
+        client: req.client,
+        name: &req.name,
+        file: req.file.as_deref(),
+    };
     if !req.write {
-        out.write(&snippet(req.client, &entry));
+        out.write(&snippet(req.client, &entry, shell, &again));
         return 0;
     }
-    let path = match req
-        .file
-        .clone()
-        .map(absolute)
-        .or_else(|| default_path(req.client, Os::current(), &Dirs::from_env()))
-    {
-        Some(p) => p,
-        None => {
-            warn("wazion-mcp: cannot tell where this client keeps its config; pass --file PATH");
-            return 1;
-        }
+    let targets = match req.file.clone().map(absolute) {
+        Some(path) => vec![Target { path, why: None }],
+        None => config_targets(req.client, os, &dirs, &RealFs),
     };
-    match write(req.client, &entry, &path, req.force) {
-        Ok(outcome) => {
-            out.line(&outcome.to_string());
-            out.write(&next_steps(req.client, &entry, &outcome));
-            0
-        }
-        Err(e) => {
-            warn(&format!("wazion-mcp: {e}"));
-            1
+    if targets.is_empty() {
+        warn("wazion-mcp: cannot tell where this client keeps its config; pass --file PATH");
+        return 1;
+    }
+    let mut outcomes = Vec::new();
+    for t in &targets {
+        match write(req.client, &entry, &t.path, req.force) {
+            Ok(outcome) => {
+                out.line(&outcome.to_string());
+                if let Some(why) = &t.why {
+                    out.line(&format!("  (why this file: {why})"));
+                }
+                outcomes.push(outcome);
+            }
+            Err(e) => {
+                warn(&format!("wazion-mcp: {e}"));
+                return 1;
+            }
         }
     }
+    out.write(&next_steps(req.client, &entry, &outcomes, shell));
+    0
+}
+
+/// The path to write as the entry's `command` (see `command`), with the copy out of a
+/// package runner's cache made here, and said on stderr.
+fn stable_command(os: Os, dirs: &Dirs) -> Result<String, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find this binary's path ({e})"))?;
+    let argv0 = std::env::args_os().next().map(PathBuf::from);
+    let cwd = std::env::current_dir().ok();
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    let env = |k: &str| std::env::var(k).ok();
+    let launch = Launch {
+        exe: &exe,
+        argv0: argv0.as_deref(),
+        cwd: cwd.as_deref(),
+        path_var: &path_var,
+    };
+    let chosen = choose(os, &launch, dirs, &env, &RealFs);
+    match &chosen {
+        Command::Here(_) => {}
+        Command::Installed { path, cache } => warn(&format!(
+            "wazion-mcp: note: this binary runs from {}, which may be emptied at any time; the \
+             entry names the wazion-mcp installed at {} instead",
+            cache.describe(),
+            path.display()
+        )),
+        Command::Copy { from, to, cache } => {
+            let done = if install_copy(from, to)? {
+                "it was copied to"
+            } else {
+                "the same binary is already at"
+            };
+            warn(&format!(
+                "wazion-mcp: note: this binary runs from {}, which may be emptied at any time; \
+                 {done} {} and the entry names that copy (delete it to uninstall)",
+                cache.describe(),
+                to.display()
+            ));
+        }
+    }
+    Ok(chosen.path().display().to_string())
+}
+
+/// Copies the running binary to `to` (a per-user folder), replacing an older copy by a
+/// rename; an identical copy is left alone. A copy that cannot be replaced (Windows keeps a
+/// running `.exe` locked) is kept, with a warning, as it still starts. Returns whether it
+/// copied.
+fn install_copy(from: &Path, to: &Path) -> Result<bool, String> {
+    let same = match (std::fs::read(from), std::fs::read(to)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Ok(false);
+    }
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".wazion-mcp-copy-{}", std::process::id()));
+    let copied = std::fs::copy(from, &tmp).and_then(|_| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        }
+        std::fs::rename(&tmp, to)
+    });
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        if to.is_file() {
+            warn(&format!(
+                "wazion-mcp: note: cannot replace {} ({e}); the entry names the copy already \
+                 there (quit the client and run this again to update it)",
+                to.display()
+            ));
+            return Ok(false);
+        }
+        return Err(format!(
+            "cannot copy this binary to {} ({e}); install wazion-mcp (see the README) and run \
+             this again",
+            to.display()
+        ));
+    }
+    Ok(true)
 }
 
 /// The human name of a client, for messages.
@@ -303,7 +406,16 @@ mod tests {
             (Codex, "codex-config.toml"),
             (Gemini, "gemini-settings.json"),
         ] {
-            assert_eq!(read(file), snippet(client, &e), "examples/{file}");
+            let again = Again {
+                client,
+                name: "wazion",
+                file: None,
+            };
+            assert_eq!(
+                read(file),
+                snippet(client, &e, Shell::Posix, &again),
+                "examples/{file}"
+            );
         }
         assert_eq!(
             read("claude-code-mcp.json"),
@@ -329,5 +441,113 @@ mod tests {
             other.headers.is_empty(),
             "another program's args are not ours"
         );
+    }
+
+    fn outcome(path: &str, mode: Option<u32>) -> Outcome {
+        Outcome {
+            path: path.into(),
+            target: None,
+            backup: Some(format!("{path}.bak-1").into()),
+            replaced: false,
+            unchanged: false,
+            kept: Vec::new(),
+            kept_secrets: Vec::new(),
+            mode,
+        }
+    }
+
+    /// Issue 18 §5: "(mode 0600)" only where the file got that mode (not on Windows, where
+    /// the writer sets none).
+    #[test]
+    fn mode_0600_is_said_only_where_modes_exist() {
+        let unix = outcome("/h/.cursor/mcp.json", Some(0o600)).to_string();
+        assert!(
+            unix.contains(", mode 0600") && unix.contains(".bak-1 (mode 0600)"),
+            "{unix}"
+        );
+        let windows = outcome(r"C:\Users\ana\.cursor\mcp.json", None).to_string();
+        assert!(!windows.contains("0600"), "{windows}");
+        assert!(windows.contains("previous version saved as"), "{windows}");
+    }
+
+    /// Issue 18 §4: the suggested `--write` line repeats the URL, the flags, the name and the
+    /// file; the lines after a write are in the user's shell.
+    #[test]
+    fn printed_lines_repeat_the_flags_in_the_users_shell() {
+        let e = Entry {
+            name: "shop2".into(),
+            command: "/opt/bin/wazion-mcp".into(),
+            bridge: bridge(&["https://wa.example/mcp", "--header", "X-K: ${K}"]),
+        };
+        let again = Again {
+            client: ClientKind::ClaudeCode,
+            name: "shop2",
+            file: None,
+        };
+        let posix = snippet(ClientKind::ClaudeCode, &e, Shell::Posix, &again);
+        assert!(
+            posix.contains(
+                "\n/opt/bin/wazion-mcp config claude-code --name shop2 --header 'X-K: ${K}' \
+                 https://wa.example/mcp --write\n"
+            ),
+            "{posix}"
+        );
+        let codex = Again {
+            client: ClientKind::Codex,
+            name: "wazion",
+            file: Some(Path::new("/etc/codex.toml")),
+        };
+        let c = snippet(ClientKind::Codex, &e, Shell::Posix, &codex);
+        assert!(
+            c.contains(
+                "config codex --file /etc/codex.toml --header 'X-K: ${K}' https://wa.example/mcp \
+                 --write"
+            ),
+            "{c}"
+        );
+        let win = Entry {
+            command: r"C:\Users\Ana Lopez\AppData\Local\Programs\wazion-mcp\wazion-mcp.exe".into(),
+            ..e.clone()
+        };
+        let ps = snippet(ClientKind::ClaudeCode, &win, Shell::PowerShell, &again);
+        assert!(
+            ps.contains(
+                "& 'C:\\Users\\Ana Lopez\\AppData\\Local\\Programs\\wazion-mcp\\wazion-mcp.exe' config \
+                 claude-code --name shop2 --header 'X-K: ${K}' https://wa.example/mcp --write"
+            ),
+            "{ps}"
+        );
+        assert!(
+            ps.contains(
+                "claude mcp add shop2 --scope user --env 'WAZION_TOKEN=<paste your token here>' \
+                 --env 'K=<paste your token here>' '--' 'C:\\Users\\Ana Lopez"
+            ),
+            "{ps}"
+        );
+        assert!(ps.contains("& { $PSNativeCommandArgumentPassing = 'Legacy'; claude mcp add-json shop2 --scope user '{\\\"type\\\":"), "{ps}");
+        // After a write: the check line, with the variable set the shell's way.
+        let done = [outcome("/h/.cursor/mcp.json", Some(0o600))];
+        let n = next_steps(ClientKind::Cursor, &e, &done, Shell::Posix);
+        assert!(
+            n.contains(
+                "a shell first: WAZION_TOKEN=… /opt/bin/wazion-mcp check --header 'X-K: ${K}' \
+                 https://wa.example/mcp\n"
+            ),
+            "{n}"
+        );
+        let n = next_steps(ClientKind::Cursor, &win, &done, Shell::PowerShell);
+        assert!(
+            n.contains("PowerShell first: $env:WAZION_TOKEN = '…'; & 'C:\\Users\\Ana Lopez"),
+            "{n}"
+        );
+        assert!(
+            n.ends_with("wazion-mcp.exe' check --header 'X-K: ${K}' https://wa.example/mcp\n"),
+            "{n}"
+        );
+        // Two files written (both Claude Desktop installs on Windows): both named once.
+        let two = [outcome("/a.json", None), outcome("/b.json", None)];
+        let n = next_steps(ClientKind::ClaudeDesktop, &e, &two, Shell::PowerShell);
+        assert!(n.contains("open /a.json and /b.json"), "{n}");
+        assert_eq!(n.matches("restart Claude Desktop").count(), 1, "{n}");
     }
 }

@@ -56,7 +56,13 @@ impl std::fmt::Display for Outcome {
             write!(f, ", mode {m:04o}")?;
         }
         if let Some(b) = &self.backup {
-            write!(f, "\nprevious version saved as {} (mode 0600)", b.display())?;
+            // The mode is only set (and so only said) where there are modes: not on Windows.
+            let private = if self.mode.is_some() {
+                " (mode 0600)"
+            } else {
+                ""
+            };
+            write!(f, "\nprevious version saved as {}{private}", b.display())?;
         }
         if !self.kept.is_empty() {
             write!(

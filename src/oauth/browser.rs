@@ -226,22 +226,7 @@ pub fn open(url: &str) {
 }
 
 fn run_browser_command(spec: &str, url: &str) -> Result<(), String> {
-    let first = spec
-        .split(':')
-        .find(|s| !s.trim().is_empty())
-        .unwrap_or(spec);
-    let mut words =
-        shlex::split(first).ok_or_else(|| "BROWSER is not a valid command line".to_string())?;
-    if words.is_empty() {
-        return Err("BROWSER is empty".into());
-    }
-    if words.iter().any(|w| w.contains("%s")) {
-        for w in &mut words {
-            *w = w.replace("%s", url);
-        }
-    } else {
-        words.push(url.to_string());
-    }
+    let words = browser_argv(crate::client_config::Os::current(), spec, url)?;
     let mut child = std::process::Command::new(&words[0])
         .args(&words[1..])
         .stdin(std::process::Stdio::null())
@@ -254,4 +239,99 @@ fn run_browser_command(spec: &str, url: &str) -> Result<(), String> {
         let _ = child.wait();
     });
     Ok(())
+}
+
+/// The program and arguments `$BROWSER` names for `url`: its first entry (entries are
+/// separated by `:` on Unix, by `;` on Windows, where `:` is part of `C:\`), split as the
+/// OS's shell splits (POSIX words on Unix; on Windows the C runtime's rules, so `\` stays a
+/// path separator, and an unquoted `C:\Program Files\…\x.exe` is one program), with `%s`
+/// replaced by the URL or the URL appended.
+pub(crate) fn browser_argv(
+    os: crate::client_config::Os,
+    spec: &str,
+    url: &str,
+) -> Result<Vec<String>, String> {
+    let windows = os == crate::client_config::Os::Windows;
+    let sep = if windows { ';' } else { ':' };
+    let first = spec
+        .split(sep)
+        .find(|s| !s.trim().is_empty())
+        .ok_or_else(|| "BROWSER is empty".to_string())?
+        .trim();
+    let mut words = if windows {
+        // An unquoted program path with spaces: up to the first `.exe` that ends a word.
+        let lower = first.to_ascii_lowercase();
+        let exe_end = (!first.starts_with('"'))
+            .then(|| {
+                lower
+                    .match_indices(".exe")
+                    .map(|(i, _)| i + 4)
+                    .find(|&e| lower[e..].is_empty() || lower[e..].starts_with(' '))
+            })
+            .flatten();
+        match exe_end {
+            Some(e) if first[..e].contains(' ') => {
+                let mut w = vec![first[..e].to_string()];
+                w.extend(winsplit::split(&first[e..]));
+                w
+            }
+            _ => winsplit::split(first),
+        }
+    } else {
+        shlex::split(first).ok_or_else(|| "BROWSER is not a valid command line".to_string())?
+    };
+    if words.is_empty() {
+        return Err("BROWSER is empty".into());
+    }
+    if words.iter().any(|w| w.contains("%s")) {
+        for w in &mut words {
+            *w = w.replace("%s", url);
+        }
+    } else {
+        words.push(url.to_string());
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod browser_tests {
+    use super::browser_argv;
+    use crate::client_config::Os;
+
+    /// Issue 18 §4: $BROWSER holding a Windows path (backslashes, spaces, quotes) names that
+    /// program; Unix keeps its `:`-list and shell words.
+    #[test]
+    fn browser_accepts_windows_paths() {
+        let u = "https://as.example/authorize?x=1";
+        let ff = r"C:\Program Files\Mozilla Firefox\firefox.exe";
+        for spec in [
+            ff.to_string(),
+            format!("\"{ff}\""),
+            format!("\"{ff}\" %s"),
+            format!("{ff};C:\\other.exe"),
+        ] {
+            assert_eq!(
+                browser_argv(Os::Windows, &spec, u).unwrap(),
+                [ff, u],
+                "{spec}"
+            );
+        }
+        assert_eq!(
+            browser_argv(Os::Windows, &format!("{ff} -private-window %s"), u).unwrap(),
+            [ff, "-private-window", u]
+        );
+        assert_eq!(
+            browser_argv(Os::Windows, r"C:\tools\chrome.exe --new-window", u).unwrap(),
+            [r"C:\tools\chrome.exe", "--new-window", u]
+        );
+        assert_eq!(
+            browser_argv(Os::Linux, "firefox --new-tab '%s':chromium", u).unwrap(),
+            ["firefox", "--new-tab", u]
+        );
+        assert_eq!(
+            browser_argv(Os::MacOs, "'/Applications/My Browser.app/x' %s", u).unwrap(),
+            ["/Applications/My Browser.app/x", u]
+        );
+        assert!(browser_argv(Os::Windows, "  ;  ", u).is_err());
+    }
 }

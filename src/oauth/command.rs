@@ -140,7 +140,14 @@ async fn login(mut bridge: BridgeArgs) -> i32 {
         Ok(stored) => {
             println!("{}", describe(&stored));
             if let Some(f) = auth.file() {
-                println!("  file: {} (mode 0600)", f.display());
+                // Only Unix has the mode to speak of (issue 18 §5).
+                let mode =
+                    if crate::client_config::Os::current() == crate::client_config::Os::Windows {
+                        ""
+                    } else {
+                        " (mode 0600)"
+                    };
+                println!("  file: {}{mode}", f.display());
             }
             0
         }

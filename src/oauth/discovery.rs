@@ -182,14 +182,14 @@ async fn fetch_json<T: for<'de> Deserialize<'de>>(
     let resp = http
         .get(url.clone())
         .header("accept", "application/json")
-        .header(crate::upstream::HEADER_PROTOCOL_VERSION, "2025-06-18")
+        .header(crate::protocol::HEADER_PROTOCOL_VERSION, "2025-06-18")
         .send()
         .await
         .map_err(|e| {
             format!(
                 "cannot fetch {}: {}",
                 without_query(url),
-                crate::upstream::plain_cause(&e)
+                crate::netutil::plain_cause(&e)
             )
         })?;
     let status = resp.status();
@@ -207,7 +207,7 @@ async fn fetch_json<T: for<'de> Deserialize<'de>>(
         format!(
             "cannot read {}: {}",
             without_query(url),
-            crate::upstream::plain_cause(&e)
+            crate::netutil::plain_cause(&e)
         )
     })?;
     match serde_json::from_slice(&body) {
@@ -277,7 +277,7 @@ pub fn check_endpoints(found: &Discovered, allow_http: bool) -> Result<(), Strin
             .map_err(|_| format!("the authorization server names an invalid endpoint ({raw})"))?;
         let ok = match url.scheme() {
             "https" => true,
-            "http" => allow_http || crate::config::is_loopback(&url),
+            "http" => allow_http || crate::netutil::is_loopback(&url),
             _ => false,
         };
         if !ok {

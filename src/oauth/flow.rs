@@ -30,16 +30,7 @@ use super::browser;
 use super::discovery::{Discovered, without_query};
 use super::store::{ClientIdentity, Stored, now_secs};
 
-/// How the user configured the client identity.
-#[derive(Debug, Clone, Default)]
-pub struct Identity {
-    /// `--oauth-client-id`.
-    pub client_id: Option<String>,
-    /// The secret from `--oauth-client-secret-env`'s variable.
-    pub client_secret: Option<String>,
-    /// `--oauth-client-metadata-url`: this client's metadata document (CIMD).
-    pub metadata_url: Option<String>,
-}
+pub use crate::config::OAuthIdentity as Identity;
 
 /// The error type of the adapter: the plain words of a reqwest failure.
 #[derive(Debug)]
@@ -60,11 +51,11 @@ async fn http_call(
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, HttpError> {
     let request = reqwest::Request::try_from(request)
-        .map_err(|e| HttpError(crate::upstream::plain_cause(&e)))?;
+        .map_err(|e| HttpError(crate::netutil::plain_cause(&e)))?;
     let resp = client
         .execute(request)
         .await
-        .map_err(|e| HttpError(crate::upstream::plain_cause(&e)))?;
+        .map_err(|e| HttpError(crate::netutil::plain_cause(&e)))?;
     let mut builder = oauth2::http::Response::builder().status(resp.status());
     for (name, value) in resp.headers() {
         builder = builder.header(name, value);
@@ -72,7 +63,7 @@ async fn http_call(
     let body = resp
         .bytes()
         .await
-        .map_err(|e| HttpError(crate::upstream::plain_cause(&e)))?;
+        .map_err(|e| HttpError(crate::netutil::plain_cause(&e)))?;
     builder
         .body(body.to_vec())
         .map_err(|e| HttpError(e.to_string()))
@@ -193,7 +184,7 @@ async fn register(
             format!(
                 "client registration at {} failed: {}",
                 without_query(&endpoint_url),
-                crate::upstream::plain_cause(&e)
+                crate::netutil::plain_cause(&e)
             )
         })?;
     let status = resp.status();

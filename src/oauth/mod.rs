@@ -37,29 +37,7 @@ const REFRESH_MARGIN_SECS: u64 = 60;
 /// The longest one request to an authorization server may take.
 const AS_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// When OAuth may start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Only when the server publishes OAuth metadata.
-    Auto,
-    /// `--auth oauth`: also with the 2025-03-26 default endpoints when nothing is published.
-    Forced,
-}
-
-/// The OAuth part of the settings.
-#[derive(Debug, Clone)]
-pub struct OAuthSettings {
-    pub mode: Mode,
-    pub identity: flow::Identity,
-    /// `--oauth-timeout`: how long the browser sign-in may take.
-    pub timeout: Duration,
-    /// Where tokens are stored; `None`: nowhere (no config dir on this machine).
-    pub dir: Option<PathBuf>,
-    /// False for `check`: a stored token is used and refreshed, but no browser opens.
-    pub interactive: bool,
-    /// `--allow-http`: authorization-server endpoints may be plain http beyond loopback.
-    pub allow_http: bool,
-}
+pub use crate::config::{OAuthMode as Mode, OAuthSettings};
 
 /// What to do with a request the server refused.
 #[derive(Debug)]
@@ -124,7 +102,7 @@ impl HttpSettings {
         builder.build().map_err(|e| {
             format!(
                 "cannot set up the HTTP client for sign-in: {}",
-                crate::upstream::plain_cause(&e)
+                crate::netutil::plain_cause(&e)
             )
         })
     }
@@ -349,7 +327,7 @@ impl Authorizer {
                 format!(
                     "cannot reach {}: {}",
                     self.server_label(),
-                    crate::upstream::plain_cause(&e)
+                    crate::netutil::plain_cause(&e)
                 )
             })?;
         Ok(resp

@@ -78,10 +78,9 @@ impl Stored {
     }
 }
 
-/// The folder: `$XDG_CONFIG_HOME/wazion-mcp/oauth` on Linux, the platform's config dir
-/// elsewhere. `None` when the platform has none (no HOME).
+/// The folder: `oauth/` in the bridge's config folder.
 pub fn default_dir() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("wazion-mcp").join("oauth"))
+    crate::folders::oauth_store_dir()
 }
 
 /// The file for `server`: `<host>_<port>-<hash>.json`, readable in a listing, unique per

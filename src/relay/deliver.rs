@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::context::{Era, Relay};
 use super::deadlines::{DRAIN_AFTER_ANSWER, MAX_EMPTY_RESUMES, Reconnect};
 use super::pending::{Entry, IdKey, Route};
-use super::{Era, Relay};
 use crate::errors::Failure;
 use crate::jsonrpc::{self, Kind, Payload};
 use crate::upstream::{EventStream, NetError, Reply};

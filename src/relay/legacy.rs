@@ -9,31 +9,16 @@
 //! the next message reconnects (a new GET, the client's `initialize` replayed under a
 //! private id, `notifications/initialized`), one reconnect at a time.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::Url;
-use tokio::task::JoinHandle;
 
+use super::context::{Era, Legacy, LegacyLink as Link, Msg, Relay, lock};
 use super::pending::IdKey;
-use super::{Era, Msg, Relay, lock};
 use crate::errors::Failure;
 use crate::jsonrpc::Kind;
 use crate::upstream::{EventStream, NetError, Reply};
-
-/// The link's state, when the session runs over the legacy transport.
-#[derive(Default)]
-pub struct Legacy {
-    link: Mutex<Option<Link>>,
-    /// One reconnect at a time.
-    reconnecting: tokio::sync::Mutex<()>,
-}
-
-/// An open link: where messages are POSTed, and the task reading the stream.
-struct Link {
-    endpoint: Url,
-    reader: JoinHandle<()>,
-}
 
 impl Legacy {
     /// Drops the link (a new `initialize` decides the transport anew).
@@ -59,7 +44,7 @@ impl Legacy {
 /// Opens the link, sends the client's `initialize` over it and answers it when its answer
 /// arrives on the stream.
 pub async fn initialize(relay: &Arc<Relay>, msg: Msg) -> Result<(), Failure> {
-    let link = crate::legacy::connect(&relay.upstream).await?;
+    let link = crate::upstream::legacy::connect(&relay.upstream).await?;
     relay.legacy.install(relay, link.endpoint, link.events);
     relay.set_era(Era::Legacy);
     let Some(key) = msg.key().cloned() else {
@@ -145,9 +130,9 @@ async fn reconnect(relay: &Arc<Relay>) -> Result<Url, Failure> {
         return Err(wrap(Failure::NoResponse));
     };
     tracing::info!("reconnecting the legacy SSE stream to {}", relay.host);
-    let link = crate::legacy::connect(&relay.upstream)
+    let link = crate::upstream::legacy::connect(&relay.upstream)
         .await
-        .map_err(wrap)?;
+        .map_err(|e| wrap(e.into()))?;
     let (endpoint, events) = (link.endpoint, link.events);
     let Some(answered) = relay.pending.private(key.clone(), "initialize") else {
         return Err(wrap(Failure::NoResponse));

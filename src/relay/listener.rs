@@ -7,19 +7,13 @@
 //! after [`MAX_LISTENER_FAILURES`] short-lived streams in a row that brought no message (a
 //! quiet stream that the idle timeout ends after a long life is simply reopened).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::task::JoinHandle;
 
+use super::context::{Listener, Relay, lock};
 use super::deadlines::{MAX_LISTENER_FAILURES, Reconnect, STABLE_STREAM};
-use super::{Relay, lock};
 use crate::upstream::{EventStream, Reply};
-
-#[derive(Default)]
-pub struct Listener {
-    task: Mutex<Option<JoinHandle<()>>>,
-}
 
 impl Listener {
     /// Opens the GET stream and returns once its response head arrived (405: the server

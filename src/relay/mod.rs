@@ -24,6 +24,7 @@
 //! answer; the bridge's own requests use `"wazion-mcp-…"` ids whose answers never reach
 //! stdout.
 
+mod context;
 mod deadlines;
 mod deliver;
 mod legacy;
@@ -44,12 +45,13 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::cli::TransportKind;
 use crate::config::Settings;
-use crate::errors::{Failure, Hints};
+use crate::errors::Failure;
 use crate::jsonrpc::{self, Kind, Payload};
-use crate::session::Session;
+use crate::protocol::session::Session;
 use crate::stdio::{Line, LineReader, StdoutWriter};
 use crate::upstream::Upstream;
 
+use context::{Era, Lane, Msg, Relay};
 use deadlines::Deadlines;
 use pending::{Entry, IdKey, Pending};
 
@@ -73,10 +75,10 @@ pub async fn run(settings: Settings) -> i32 {
             tx: lane_tx,
             queued: AtomicUsize::new(0),
         },
-        listener: listener::Listener::default(),
-        legacy: legacy::Legacy::default(),
-        translated: translated::State::default(),
-        tool_headers: crate::modern::ToolHeaders::default(),
+        listener: context::Listener::default(),
+        legacy: context::Legacy::default(),
+        translated: context::TranslatedState::default(),
+        tool_headers: crate::protocol::modern::ToolHeaders::default(),
         tool_filter: settings.tool_filter.clone(),
         host: settings.host_label.clone(),
         token_env: settings.token_env.clone(),
@@ -113,88 +115,6 @@ pub async fn run(settings: Settings) -> i32 {
     shutdown::shutdown(&relay, grace).await;
     lane.abort();
     0
-}
-
-/// The protocol era the client's messages are relayed in. Held in one place
-/// ([`Relay::era`]) and changed only by the handshake (`initialize` in the lane) or by the
-/// first message of a 2026-07-28 client.
-#[derive(Clone)]
-pub(crate) enum Era {
-    /// Streamable HTTP with a 2025-era session (also before any handshake).
-    Session,
-    /// A 2026-07-28 client: every message declares its version; no session.
-    Stateless(Arc<str>),
-    /// A 2025-era client and a 2026-07-28-only server: the bridge translates.
-    Translated(Arc<crate::translate::Translation>),
-    /// The legacy HTTP+SSE transport (2024-11-05).
-    Legacy,
-}
-
-/// One client message, classified; its bytes are kept whole.
-pub(crate) struct Msg {
-    pub bytes: Bytes,
-    pub kind: Kind,
-    /// `""` for responses.
-    pub method: Box<str>,
-    /// The id's canonical key (requests and responses).
-    pub id: Option<IdKey>,
-    /// The id as the client spelled it, until [`Relay::admit`] moves it into the request's
-    /// pending entry (answers are written under the entry's spelling).
-    spelling: Option<Box<str>>,
-}
-
-impl Msg {
-    fn of(bytes: Bytes, e: &jsonrpc::Envelope<'_>) -> Msg {
-        let raw = e.id_key();
-        let id = raw.and_then(IdKey::of);
-        Msg {
-            kind: e.kind,
-            method: e.method.as_deref().unwrap_or("").into(),
-            spelling: id.as_ref().and(raw).map(Box::from),
-            id,
-            bytes,
-        }
-    }
-
-    pub fn key(&self) -> Option<&IdKey> {
-        self.id.as_ref()
-    }
-
-    fn is(&self, kind: Kind, method: &str) -> bool {
-        self.kind == kind && &*self.method == method
-    }
-}
-
-/// Messages whose order matters, handled one at a time by one task.
-struct Lane {
-    tx: mpsc::UnboundedSender<Msg>,
-    /// Messages pushed and not yet handled.
-    queued: AtomicUsize,
-}
-
-/// Everything the relay's tasks share.
-pub(crate) struct Relay {
-    pub upstream: Upstream,
-    pub out: StdoutWriter,
-    pub pending: Pending,
-    pub session: Session,
-    era: Mutex<Era>,
-    lane: Lane,
-    pub listener: listener::Listener,
-    pub legacy: legacy::Legacy,
-    pub translated: translated::State,
-    /// `x-mcp-header` annotations learned from 2026-07-28 `tools/list` results.
-    pub tool_headers: crate::modern::ToolHeaders,
-    pub tool_filter: Option<crate::filter::ToolFilter>,
-    pub host: String,
-    token_env: String,
-    token_present: bool,
-    secrets: Vec<String>,
-    pub transport: TransportKind,
-    pub deadlines: Deadlines,
-    /// `--max-in-flight` permits; a client request holds one until it is answered.
-    intake: Arc<Semaphore>,
-    private_ids: AtomicU64,
 }
 
 impl Relay {
@@ -359,14 +279,6 @@ impl Relay {
 
     // ----- routing by era --------------------------------------------------------------
 
-    pub fn era(&self) -> Era {
-        self.era.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn set_era(&self, era: Era) {
-        *self.era.lock().unwrap_or_else(|p| p.into_inner()) = era;
-    }
-
     /// Hands a message to its era's room. Never awaits the network: rooms spawn a task per
     /// exchange; the only awaits are local answers going to stdout.
     async fn dispatch(self: &Arc<Self>, msg: Msg) {
@@ -374,7 +286,7 @@ impl Relay {
             Era::Translated(t) => translated::dispatch(self, msg, t).await,
             Era::Legacy => legacy::dispatch(self, msg).await,
             era @ (Era::Session | Era::Stateless(_)) => {
-                match (crate::modern::declared_version(&msg.bytes), era) {
+                match (crate::protocol::modern::declared_version(&msg.bytes), era) {
                     (Some(version), Era::Session) => {
                         if !self.session.has_session_id() {
                             // A 2026-07-28 client: no handshake, each message says its version.
@@ -399,21 +311,6 @@ impl Relay {
             return false; // no filter: no need to read the tool name
         };
         crate::filter::called_tool(request).is_some_and(|name| !filter.is_visible(&name))
-    }
-
-    pub fn hints(&self) -> Hints<'_> {
-        Hints {
-            host: &self.host,
-            token_env: &self.token_env,
-            token_present: self.token_present,
-            secrets: &self.secrets,
-        }
-    }
-
-    /// Writes an error the bridge itself composes for `id` (raw JSON text).
-    pub async fn reply_error(&self, id: &str, code: i64, reason: &str) {
-        let e = jsonrpc::error_response(id, code, reason, None);
-        self.out.send(Bytes::from(e)).await;
     }
 
     /// Logs a line that is not JSON-RPC; answers it, under its id when that id is a valid
@@ -442,9 +339,4 @@ fn usable_id(raw: &str) -> &str {
     } else {
         "null"
     }
-}
-
-/// Locks a mutex, recovering from poisoning (a panicked holder left consistent data).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

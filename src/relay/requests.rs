@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::Relay;
+use super::context::Relay;
 use super::pending::IdKey;
 use crate::errors::{self, Failure};
 use crate::jsonrpc;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::Relay;
+use super::context::Relay;
 use super::deadlines::{DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET};
 use crate::errors::{self, Failure};
 

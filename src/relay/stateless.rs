@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::{Msg, Relay};
+use super::context::{Msg, Relay};
 use crate::jsonrpc::Kind;
 use crate::upstream::SessionHeaders;
 

@@ -6,18 +6,20 @@
 //! request that carried a session id: the client's `initialize` is replayed under a private
 //! id, concurrent 404s share one replacement, and the request is retried once).
 //!
-//! Invariants: the client's own `initialize` answer is inspected before the client sees it
-//! (a 2026-only server's refusal or 2026 answer turns into translation, a pre-2025 server's
-//! refusal into the legacy transport); requests never carry a session id from a generation
-//! other than the one they read.
+//! Invariants: the client's own `initialize` is the first request the server sees (unless
+//! the server is remembered as refusing it), unchanged; its answer is inspected before the
+//! client sees it (a 2026-only server's refusal or 2026 answer turns into translation, a
+//! pre-2025 server's refusal into the legacy transport); requests never carry a session id
+//! from a generation other than the one they read.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::context::{Msg, Relay};
 use super::deadlines::LANE_HEADSTART;
 use super::pending::IdKey;
-use super::{Msg, Relay, legacy, translated};
+use super::{legacy, translated};
 use crate::cli::TransportKind;
 use crate::errors::Failure;
 use crate::jsonrpc::{self, Kind};
@@ -63,12 +65,19 @@ pub async fn dispatch(relay: &Arc<Relay>, msg: Msg) {
 }
 
 /// The client's `initialize` (in the lane, so nothing later goes out before it is done).
+///
+/// It goes to the server as the client wrote it, the first request the server sees; the
+/// answer decides the era. Accepted: a 2025 session, nothing translated. Refused the 2026
+/// way (a modern JSON-RPC error, or a result with a 2026 version): translation, answering
+/// this same `initialize` from `server/discover`. Refused with HTTP 400/404/405 and no
+/// JSON-RPC body (with `--transport auto`): the legacy HTTP+SSE transport. Only a server
+/// remembered as refusing the handshake skips it ([`translated::remembered`]).
 pub async fn initialize(relay: &Arc<Relay>, msg: Msg) -> Result<(), Failure> {
     let Some(key) = msg.key().cloned() else {
         return Ok(());
     };
-    if translated::probe(relay, &msg, &key).await {
-        return Ok(()); // a 2026-07-28-only server: answered by translation
+    if translated::remembered(relay, &msg, &key).await {
+        return Ok(()); // refused the handshake last time: answered by translation
     }
     let Some(mut claimed) = relay.pending.claim(&key) else {
         return Ok(()); // cancelled meanwhile
@@ -86,15 +95,15 @@ pub async fn initialize(relay: &Arc<Relay>, msg: Msg) -> Result<(), Failure> {
                 Some(v) => relay.session.set_version(&v),
                 None => tracing::debug!("initialize answered without a protocolVersion"),
             }
-            translated::remember_era(relay, crate::era_cache::Remembered::Session);
+            // A 2025 session: nothing to remember (a fresh memory of a refusal would have
+            // answered this initialize by translation; a stale one was dropped on the way).
             relay.answer(&key, answer).await;
             Ok(())
         }
-        (None, Err(Failure::Http(meta, body)))
-            if crate::translate::modern_refusal(body.trim_ascii()).is_some() =>
+        (None, Err(Failure::Http(_, body)))
+            if crate::protocol::translate::modern_refusal(body.trim_ascii()).is_some() =>
         {
             let refusal = Bytes::copy_from_slice(body.trim_ascii());
-            let _ = meta;
             translated::start(relay, &msg, &key, refusal).await
         }
         // A pre-2025 server refuses the POST with 400/404/405 and no JSON-RPC body.
@@ -109,6 +118,16 @@ pub async fn initialize(relay: &Arc<Relay>, msg: Msg) -> Result<(), Failure> {
                 meta.status.as_u16()
             );
             legacy::initialize(relay, msg).await
+        }
+        // Any other 400/404/405: a 2026-only server may refuse the handshake in words the
+        // bridge does not know; one server/discover tells. Otherwise the refusal is relayed.
+        (None, Err(Failure::Http(meta, body)))
+            if matches!(meta.status.as_u16(), 400 | 404 | 405) =>
+        {
+            if translated::start_if_modern(relay, &msg, &key).await {
+                return Ok(());
+            }
+            Err(Failure::Http(meta, body))
         }
         (None, Err(failure)) => Err(failure),
         (None, Ok(())) => Err(Failure::NoResponse),

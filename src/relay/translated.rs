@@ -1,35 +1,40 @@
 //! Translation: a 2025-era client and a server that speaks only 2026-07-28.
 //!
-//! How the bridge finds out ([`probe`], [`refuses_or_outgrows`]): before forwarding a
-//! 2025 client's `initialize`, it asks `server/discover` with full 2026 headers and `_meta`
-//! (a modern request first is allowed), unless the server is remembered as a 2025 one
-//! ([`era_cache`](crate::era_cache)). A recognised modern answer means translation; anything
-//! else means the client's `initialize` goes out unchanged. Should a server still refuse that
-//! `initialize` in the modern way, or answer it with a 2026 version the client cannot speak,
-//! the bridge translates then.
+//! How the bridge finds out: the client's own `initialize` goes to the server first, as
+//! the client wrote it (`streamable::initialize`). The bridge translates only when the
+//! server refuses it the 2026 way or answers it with a 2026 version ([`refuses_or_outgrows`],
+//! [`start`]; an HTTP 400/404/405 with an unrecognised JSON-RPC error gets one
+//! `server/discover` to tell, [`start_if_modern`]), and then answers that same `initialize`
+//! from `server/discover`. A refusal is remembered for a week ([`era_cache`]), so later starts
+//! answer `initialize` from `server/discover` at once ([`remembered`]); a failed
+//! `server/discover` then, or a translated request failing in a way that suggests the server
+//! now wants a session, forgets it. A server that accepts the handshake is a 2025 session
+//! with nothing translated: `server/discover` lists only 2026 versions on dual-era servers
+//! too (both official SDKs), so it cannot tell a 2026-only server by itself.
 //!
-//! While translating ([`dispatch`]): `initialize` was answered from `server/discover`;
-//! `ping` and `logging/setLevel` are answered locally; resource subscriptions ride one
+//! While translating ([`dispatch`]): `ping` is answered locally; `logging/setLevel` is
+//! answered locally and its level rides every later request's `_meta`
+//! (`io.modelcontextprotocol/logLevel`); resource subscriptions ride one
 //! `subscriptions/listen` stream; every other request gets the modern `_meta` stamped in
-//! and the modern headers; an `input_required` result (MRTR) becomes server→client requests
-//! under private ids, and the request is retried under a new private id with the client's
-//! answers; a HeaderMismatch on `tools/call` makes the bridge list the tools once to learn
-//! their header annotations and retry. The client only ever sees its own ids.
+//! and the modern headers; results lose the 2026 envelope (`resultType`, `ttlMs`,
+//! `cacheScope`, the serverInfo stamp) on their way to the client; an `input_required`
+//! result (MRTR) becomes server→client requests under private ids, and the request is
+//! retried under a new private id with the client's answers; a HeaderMismatch on
+//! `tools/call` makes the bridge list the tools once to learn their header annotations and
+//! retry. The client only ever sees its own ids.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use super::context::{Era, Msg, Relay, TranslatedState, lock};
 use super::pending::IdKey;
-use super::{Era, Msg, Relay, lock};
 use crate::cli::TransportKind;
 use crate::era_cache::{self, Remembered};
 use crate::errors::Failure;
 use crate::jsonrpc::{self, Kind};
-use crate::translate::{self, Translation};
+use crate::protocol::translate::{self, Translation};
 use crate::upstream::{NetError, Reply};
 
 /// HeaderMismatch: the server wants headers the request lacked.
@@ -41,18 +46,10 @@ const MAX_INPUT_ROUNDS: usize = 8;
 /// The first 2026-era version, the one the probe speaks.
 const FIRST_MODERN: &str = "2026-07-28";
 
-/// Translation's own state, reset by each new `initialize`.
-#[derive(Default)]
-pub struct State {
-    /// Client answers awaited by MRTR rounds, by the private id of the request.
-    input_waiters: Mutex<HashMap<IdKey, oneshot::Sender<Bytes>>>,
-    /// The client's subscribed resource URIs and the `subscriptions/listen` stream's task.
-    subscriptions: Mutex<(Vec<String>, Option<JoinHandle<()>>)>,
-}
-
-impl State {
+impl TranslatedState {
     pub fn reset(&self) {
         lock(&self.input_waiters).clear();
+        *lock(&self.log_level) = None;
         let mut subs = lock(&self.subscriptions);
         subs.0.clear();
         if let Some(task) = subs.1.take() {
@@ -61,17 +58,18 @@ impl State {
     }
 }
 
-/// Records what the server spoke, for the next start.
-pub fn remember_era(relay: &Relay, era: Remembered) {
+/// Records what the server did with a 2025 handshake, for the next start (`Session`
+/// forgets it). Awaited, so a bridge that exits right after still leaves the file right.
+pub async fn remember_era(relay: &Relay, era: Remembered) {
     let url = relay.upstream.url().clone();
-    tokio::task::spawn_blocking(move || era_cache::store(&url, era));
+    let _ = tokio::task::spawn_blocking(move || era_cache::store(&url, era)).await;
 }
 
-/// Asks `server/discover` before the client's `initialize` goes out; when the server
-/// answers it as a 2026-07-28 server, answers `initialize` by translation and returns
-/// `true`. Skipped for servers remembered as 2025 ones and with `--transport sse` (both
-/// eras are Streamable HTTP, so `streamable-http` probes too).
-pub async fn probe(relay: &Arc<Relay>, msg: &Msg, key: &IdKey) -> bool {
+/// A server remembered as refusing the 2025 handshake (within the week): answers the
+/// client's `initialize` from `server/discover` at once and returns `true`, so the server
+/// sees no 2025 `initialize` again. If `server/discover` fails, the server is forgotten and
+/// the client's `initialize` goes out (`false`). Never with `--transport sse`.
+pub async fn remembered(relay: &Arc<Relay>, msg: &Msg, key: &IdKey) -> bool {
     if relay.transport == TransportKind::Sse {
         return false;
     }
@@ -80,31 +78,51 @@ pub async fn probe(relay: &Arc<Relay>, msg: &Msg, key: &IdKey) -> bool {
         .await
         .ok()
         .flatten();
-    if remembered == Some(Remembered::Session) {
+    if remembered != Some(Remembered::Modern) {
         return false;
     }
     let mut t = translation_for(&msg.bytes, FIRST_MODERN.into());
-    let mut discover = relay.discover(&t, super::deadlines::PROBE_TIMEOUT).await;
-    // UnsupportedProtocolVersion naming only 2026-era versions: a modern server that wants
-    // another revision; ask once more in the newest one it named, as a 2026 client does.
+    let Some(discover) = discover_modern(relay, &mut t).await else {
+        tracing::info!(
+            "{} no longer answers server/discover: sending the client's initialize",
+            relay.host
+        );
+        remember_era(relay, Remembered::Session).await;
+        return false;
+    };
+    let url = relay.upstream.url().clone();
+    let _ = tokio::task::spawn_blocking(move || era_cache::touch(&url)).await;
+    finish(relay, msg, key, t, discover, false).await;
+    true
+}
+
+/// `server/discover` in the first 2026 version, asked once more in the newest version the
+/// server named when it answers UnsupportedProtocolVersion (-32022) naming only 2026-era
+/// ones, as a 2026 client does. Its result, when it lists a 2026-era version.
+async fn discover_modern(relay: &Arc<Relay>, t: &mut Translation) -> Option<Bytes> {
+    let mut discover = relay.discover(t, super::deadlines::PROBE_TIMEOUT).await;
     if let Err(Some(refusal)) = &discover
         && jsonrpc::error_code(refusal) == Some(-32022)
         && let Some(version) = translate::modern_refusal(refusal)
     {
         t.version = version;
-        discover = relay.discover(&t, super::deadlines::PROBE_TIMEOUT).await;
+        discover = relay.discover(t, super::deadlines::PROBE_TIMEOUT).await;
     }
-    let Some(discover) = discover
+    discover
         .ok()
-        .filter(|d| translate::discovered_modern_only(d))
-    else {
-        tracing::debug!(
-            "{} is not a 2026-only server: the client's initialize goes out",
-            relay.host
-        );
+        .filter(|d| translate::discovered_version(d).is_some())
+}
+
+/// The server refused the client's `initialize` with an HTTP 400, 404 or 405 that is no
+/// recognised modern refusal: one `server/discover` tells whether it speaks 2026-07-28. If
+/// it does, `initialize` is answered by translation (`true`); if not, nothing was sent to
+/// the client (`false`).
+pub async fn start_if_modern(relay: &Arc<Relay>, msg: &Msg, key: &IdKey) -> bool {
+    let mut t = translation_for(&msg.bytes, FIRST_MODERN.into());
+    let Some(discover) = discover_modern(relay, &mut t).await else {
         return false;
     };
-    finish(relay, msg, key, t, discover).await;
+    finish(relay, msg, key, t, discover, true).await;
     true
 }
 
@@ -131,7 +149,7 @@ pub async fn start(
     let version = translate::modern_refusal(&refusal).unwrap_or_else(|| FIRST_MODERN.into());
     let t = translation_for(&msg.bytes, version);
     match relay.discover(&t, relay.deadlines.idle).await {
-        Ok(discover) => finish(relay, msg, key, t, discover).await,
+        Ok(discover) => finish(relay, msg, key, t, discover, true).await,
         Err(_) => {
             tracing::debug!(
                 "{} refused initialize and server/discover failed",
@@ -153,8 +171,16 @@ fn translation_for(client_init: &[u8], version: String) -> Translation {
 }
 
 /// Answers the client's `initialize` from a `server/discover` result and switches to
-/// translation.
-async fn finish(relay: &Arc<Relay>, msg: &Msg, key: &IdKey, mut t: Translation, discover: Bytes) {
+/// translation; `refused` when the server refused the handshake just now (remembered for
+/// the next starts from now on).
+async fn finish(
+    relay: &Arc<Relay>,
+    msg: &Msg,
+    key: &IdKey,
+    mut t: Translation,
+    discover: Bytes,
+    refused: bool,
+) {
     let requested = translate::client_initialize(&msg.bytes).0;
     if let Some(v) = translate::discovered_version(&discover) {
         t.version = v;
@@ -169,7 +195,9 @@ async fn finish(relay: &Arc<Relay>, msg: &Msg, key: &IdKey, mut t: Translation, 
         t.version
     );
     relay.set_era(Era::Translated(Arc::new(t)));
-    remember_era(relay, Remembered::Modern);
+    if refused {
+        remember_era(relay, Remembered::Modern).await;
+    }
     relay.answer(key, Bytes::from(init)).await;
 }
 
@@ -203,8 +231,12 @@ impl Relay {
 pub async fn dispatch(relay: &Arc<Relay>, msg: Msg, t: Arc<Translation>) {
     let method = &*msg.method;
     match (msg.kind, msg.key().cloned()) {
-        // Removed in 2026-07-28: answered here so the client's session goes on.
+        // Removed in 2026-07-28: answered here so the client's session goes on. The level
+        // rides every later request's `_meta`, the way the 2026 revision carries it.
         (Kind::Request, Some(key)) if method == "ping" || method == "logging/setLevel" => {
+            if method == "logging/setLevel" {
+                *lock(&relay.translated.log_level) = translate::set_level(&msg.bytes);
+            }
             // Written under the client's own id spelling by `answer`.
             let ok = Bytes::from_static(br#"{"jsonrpc":"2.0","id":null,"result":{}}"#);
             relay.answer(&key, ok).await;
@@ -253,7 +285,8 @@ pub async fn dispatch(relay: &Arc<Relay>, msg: Msg, t: Arc<Translation>) {
 /// (the client entry is claimed, each retry's private id too), which relays it under the
 /// client's id unless it is an `input_required` result or a HeaderMismatch to act on.
 async fn rounds(relay: &Arc<Relay>, msg: Msg, key: &IdKey, t: &Translation) -> Result<(), Failure> {
-    let base = translate::stamp_meta(&msg.bytes, t);
+    let level = lock(&relay.translated.log_level).clone();
+    let base = translate::stamp_meta_leveled(&msg.bytes, t, level.as_deref());
     let mut body = Bytes::from(base.clone());
     let mut wire = key.clone();
     let mut relisted = false;
@@ -284,6 +317,16 @@ async fn rounds(relay: &Arc<Relay>, msg: Msg, key: &IdKey, t: &Translation) -> R
             _ => None,
         });
         let Some(answer) = answer else {
+            if let Err(Failure::Http(meta, b)) = &outcome
+                && translate::suggests_a_handshake_server(meta.status.as_u16(), b)
+            {
+                tracing::info!(
+                    "{} refused a translated request with HTTP {}: it may speak the handshake era now; the next start tries the client's initialize",
+                    relay.host,
+                    meta.status.as_u16()
+                );
+                remember_era(relay, Remembered::Session).await;
+            }
             return outcome.and(Err(Failure::NoResponse));
         };
         if &*msg.method == "tools/call"
@@ -299,6 +342,10 @@ async fn rounds(relay: &Arc<Relay>, msg: Msg, key: &IdKey, t: &Translation) -> R
             continue;
         }
         let Some((requests, state)) = translate::input_required(&answer) else {
+            let answer = match translate::strip_envelope(&answer) {
+                std::borrow::Cow::Borrowed(_) => answer,
+                std::borrow::Cow::Owned(stripped) => Bytes::from(stripped),
+            };
             relay.answer(key, answer).await;
             return Ok(());
         };

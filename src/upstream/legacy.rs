@@ -3,13 +3,14 @@
 //! all server messages, responses included, arrive on that stream.
 //!
 //! This module only opens the link (GET, wait for `endpoint`, resolve and vet the URL), for
-//! `relay::legacy` and `check`. Invariant: the message endpoint must be on the same
-//! origin as the configured URL, so the token never goes to a host the user did not name.
+//! `relay::legacy` and `check`; it is HTTP I/O, so it lives under `upstream`, and it reports
+//! in its own [`LinkError`] (which `errors` turns into a `Failure`), so `upstream` never
+//! depends on `errors`. Invariant: the message endpoint must be on the same origin as the
+//! configured URL, so the token never goes to a host the user did not name.
 
 use reqwest::Url;
 
-use crate::errors::Failure;
-use crate::upstream::{EventStream, Reply, SessionHeaders, Upstream};
+use super::{EventStream, Meta, NetError, Reply, SessionHeaders, Upstream};
 
 /// An open legacy link: where to POST, and the stream the server answers on.
 pub struct Link {
@@ -17,27 +18,37 @@ pub struct Link {
     pub events: EventStream,
 }
 
+/// Why no link could be opened.
+pub enum LinkError {
+    /// The GET was answered with a status ≥ 300 (its body read, bounded).
+    Http(Box<Meta>, bytes::Bytes),
+    /// The answer was no usable event stream, or it named no usable endpoint.
+    NoEndpoint(String),
+    /// The GET or the stream failed.
+    Net(NetError),
+}
+
 /// GETs the SSE URL and waits for the `endpoint` event (L1).
-pub async fn connect(upstream: &Upstream) -> Result<Link, Failure> {
+pub async fn connect(upstream: &Upstream) -> Result<Link, LinkError> {
     let mut events = match upstream.get(&SessionHeaders::default(), None).await {
         Ok(Reply::Events(_, stream)) => stream,
-        Ok(Reply::Status(meta, body)) => return Err(Failure::Http(Box::new(meta), body)),
+        Ok(Reply::Status(meta, body)) => return Err(LinkError::Http(Box::new(meta), body)),
         Ok(_) => {
-            return Err(Failure::NoEndpoint(
+            return Err(LinkError::NoEndpoint(
                 "the GET did not return an event stream".into(),
             ));
         }
-        Err(e) => return Err(Failure::Net(e)),
+        Err(e) => return Err(LinkError::Net(e)),
     };
     loop {
         match events.next().await {
             Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
                 let data = event.data.unwrap_or_default();
                 let endpoint = upstream.url().join(data.trim()).map_err(|e| {
-                    Failure::NoEndpoint(format!("its endpoint event is not a URL ({e})"))
+                    LinkError::NoEndpoint(format!("its endpoint event is not a URL ({e})"))
                 })?;
                 if endpoint.origin() != upstream.url().origin() {
-                    return Err(Failure::NoEndpoint(format!(
+                    return Err(LinkError::NoEndpoint(format!(
                         "its endpoint {} is on another origin; refusing to send the token there",
                         endpoint.origin().ascii_serialization()
                     )));
@@ -46,15 +57,15 @@ pub async fn connect(upstream: &Upstream) -> Result<Link, Failure> {
             }
             Some(Ok(_)) => continue,
             // Comments are not events: a stream of keep-alives without an endpoint ends here.
-            Some(Err(crate::upstream::NetError::Idle(d))) => {
-                return Err(Failure::NoEndpoint(format!(
+            Some(Err(NetError::Idle(d))) => {
+                return Err(LinkError::NoEndpoint(format!(
                     "its event stream sent no endpoint event within {} s",
                     d.as_secs()
                 )));
             }
-            Some(Err(e)) => return Err(Failure::Net(e)),
+            Some(Err(e)) => return Err(LinkError::Net(e)),
             None => {
-                return Err(Failure::NoEndpoint(
+                return Err(LinkError::NoEndpoint(
                     "the event stream ended before an endpoint event".into(),
                 ));
             }

@@ -1,10 +1,11 @@
 //! Era translation for 2025-era clients whose server speaks only 2026-07-28: the pieces of
 //! JSON the bridge reads and writes to make the client believe it has a 2025 session.
 //!
-//! Detection: the server refuses the client's own `initialize` with
+//! Detection: the server refuses the client's own `initialize` the 2026 way, e.g. with
 //! UnsupportedProtocolVersion (-32022) listing only 2026-era versions (§1.3, M13). Then the
 //! bridge asks `server/discover`, answers `initialize` itself, stamps `_meta` on every later
-//! request, and turns `input_required` results (MRTR) into ordinary server→client requests.
+//! request, strips the 2026 envelope from results, and turns `input_required` results (MRTR)
+//! into ordinary server→client requests.
 //!
 //! Every edit here is a byte splice into the client's own message (params members inserted
 //! at the front of an object): the rest of the message — ids, numbers, unknown fields — is
@@ -16,12 +17,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::modern::META_PROTOCOL_VERSION;
+use crate::protocol::modern::META_PROTOCOL_VERSION;
 
 /// The `_meta` key carrying the client's capabilities on each modern request.
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// The `_meta` key naming the client on each modern request (a SHOULD).
 pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+/// The `_meta` key carrying the client's log level on each modern request (the 2026-07-28
+/// revision has no `logging/setLevel`; the TypeScript SDK v2's `LOG_LEVEL_META_KEY`).
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 /// The `_meta` key of `server/discover` results naming the server.
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// The first protocol version without `initialize`.
@@ -41,34 +45,84 @@ pub struct Translation {
 /// If `message` is the server refusing `initialize` in a way that says it may speak only
 /// the modern era, the modern version to try (confirmed by `server/discover` before the
 /// bridge translates). The signal is not one error code (stdio.mdx: the fallback "MUST NOT
-/// be keyed to one specific error code"): UnsupportedProtocolVersion listing only
-/// 2026-era versions, the other modern errors (HeaderMismatch, missing capability), or
-/// "method not found" for `initialize` itself, which no 2025-era server answers.
+/// be keyed to one specific error code"): UnsupportedProtocolVersion (-32022, or any error
+/// whose message says "unsupported protocol version") unless it lists a 2025-era version
+/// the client can negotiate instead, the other modern errors (HeaderMismatch, missing
+/// capability), or "method not found" for `initialize` itself, which no 2025-era server
+/// answers.
 pub fn modern_refusal(message: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(message).ok()?;
     let error = v.get("error")?;
-    match error.get("code")?.as_i64()? {
-        -32022 => {
-            let supported: Vec<&str> = error
-                .get("data")
-                .and_then(|d| d.get("supported"))
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if supported.iter().any(|s| *s < FIRST_MODERN) {
-                return None; // it still speaks a 2025 version: the client can negotiate that
-            }
-            Some(
-                supported
-                    .iter()
-                    .max()
-                    .map_or(FIRST_MODERN, |s| s)
-                    .to_string(),
-            )
+    let code = error.get("code")?.as_i64()?;
+    let unsupported_version = code == -32022
+        || error
+            .get("message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| {
+                m.to_ascii_lowercase()
+                    .contains("unsupported protocol version")
+            });
+    if unsupported_version {
+        let supported: Vec<&str> = error
+            .get("data")
+            .and_then(|d| d.get("supported"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if supported.iter().any(|s| *s < FIRST_MODERN) {
+            return None; // it still speaks a 2025 version: the client can negotiate that
         }
+        return Some(
+            supported
+                .iter()
+                .max()
+                .map_or(FIRST_MODERN, |s| s)
+                .to_string(),
+        );
+    }
+    match code {
         -32021 | -32020 | -32601 => Some(FIRST_MODERN.to_string()),
         _ => None,
     }
+}
+
+/// The 2025-era versions the bridge can present to a client while translating, oldest first.
+pub const TRANSLATABLE: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// The version a translated `initialize` answers with: the client's own when the bridge can
+/// speak it, else the newest one it can, as a server answers a version it does not support
+/// (never an echo of a version nobody supports).
+pub fn negotiated_version(requested: &str) -> &str {
+    TRANSLATABLE
+        .iter()
+        .find(|v| **v == requested)
+        .copied()
+        .unwrap_or(TRANSLATABLE[TRANSLATABLE.len() - 1])
+}
+
+/// Whether a translated request's failure suggests the server no longer speaks only the
+/// 2026 era (it now wants a session, or refuses the Streamable HTTP POST altogether): an
+/// HTTP 400, 404 or 405 whose body is not a JSON-RPC error, or whose error speaks of a
+/// session or of initialization. A 2026-only server's own refusals (HeaderMismatch, an
+/// unsupported version, invalid params, an unknown method) say nothing of the kind.
+pub fn suggests_a_handshake_server(status: u16, body: &[u8]) -> bool {
+    if !matches!(status, 400 | 404 | 405) {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body.trim_ascii()) else {
+        return true;
+    };
+    let Some(error) = v.get("error") else {
+        return true;
+    };
+    let code = error.get("code").and_then(Value::as_i64);
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(code, Some(-32000 | -32600))
+        && (message.contains("session") || message.contains("initializ"))
 }
 
 /// The newest 2026-era version a `server/discover` result lists, if it lists any.
@@ -82,24 +136,6 @@ pub fn discovered_version(discover: &[u8]) -> Option<String> {
         .filter(|s| *s >= FIRST_MODERN)
         .max()
         .map(str::to_string)
-}
-
-/// Whether a `server/discover` result says the server speaks **only** the 2026 era: it lists
-/// a 2026 version and no earlier one. A server that lists both keeps its 2025 clients in their
-/// own era (no translation needed, nothing lost).
-pub fn discovered_modern_only(discover: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<Value>(discover) else {
-        return false;
-    };
-    let Some(versions) = v
-        .get("result")
-        .and_then(|r| r.get("supportedVersions"))
-        .and_then(Value::as_array)
-    else {
-        return false;
-    };
-    let versions: Vec<&str> = versions.iter().filter_map(Value::as_str).collect();
-    versions.iter().any(|s| *s >= FIRST_MODERN) && versions.iter().all(|s| *s >= FIRST_MODERN)
 }
 
 /// The client's `initialize`: its requested version, raw capabilities and raw clientInfo.
@@ -151,7 +187,7 @@ pub fn synthesize_initialize(client_id: &str, requested: &str, discover: &[u8]) 
         .or_else(|| result.get("serverInfo").cloned())
         .unwrap_or_else(|| json!({"name": "mcp-server", "version": ""}));
     let mut init = json!({
-        "protocolVersion": requested,
+        "protocolVersion": negotiated_version(requested),
         "capabilities": result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
         "serverInfo": server_info,
     });
@@ -161,15 +197,131 @@ pub fn synthesize_initialize(client_id: &str, requested: &str, discover: &[u8]) 
     Some(format!(r#"{{"jsonrpc":"2.0","id":{client_id},"result":{init}}}"#).into_bytes())
 }
 
-/// Stamps the modern `_meta` (protocol version, client capabilities) into a request.
+/// Stamps the modern `_meta` (protocol version, client capabilities and info) into a request.
 pub fn stamp_meta(message: &[u8], t: &Translation) -> Vec<u8> {
-    let members = format!(
+    stamp_meta_leveled(message, t, None)
+}
+
+/// [`stamp_meta`], with the log level the client set with `logging/setLevel`, if any.
+pub fn stamp_meta_leveled(message: &[u8], t: &Translation, log_level: Option<&str>) -> Vec<u8> {
+    let mut members = format!(
         r#""{META_PROTOCOL_VERSION}":{},"{META_CLIENT_CAPABILITIES}":{},"{META_CLIENT_INFO}":{}"#,
         Value::from(t.version.as_str()),
         t.capabilities,
         t.client_info
     );
+    if let Some(level) = log_level {
+        members.push_str(&format!(r#","{META_LOG_LEVEL}":{}"#, Value::from(level)));
+    }
     insert_into_meta(message, &members).into_owned()
+}
+
+/// The level of a `logging/setLevel` request (`params.level`), if it is a string.
+pub fn set_level(message: &[u8]) -> Option<String> {
+    param_str(message, "level")
+}
+
+/// A result for a 2025-era client: the 2026 envelope members of `result` (`resultType`,
+/// `ttlMs`, `cacheScope`) and the `io.modelcontextprotocol/serverInfo` stamp in its `_meta`
+/// are cut out (an emptied `_meta` with them); every other member keeps its bytes and order.
+/// Anything that is not a result comes back as it was.
+pub fn strip_envelope(message: &[u8]) -> Cow<'_, [u8]> {
+    #[derive(Deserialize)]
+    struct Msg<'a> {
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
+    }
+    let Some(text) = crate::jsonrpc::utf8(message) else {
+        return Cow::Borrowed(message);
+    };
+    let Ok(Msg {
+        result: Some(result),
+    }) = serde_json::from_str::<Msg<'_>>(text)
+    else {
+        return Cow::Borrowed(message);
+    };
+    let Ok(Members(members)) = serde_json::from_str::<Members<'_>>(result.get()) else {
+        return Cow::Borrowed(message);
+    };
+    let mut changed = false;
+    let mut out = String::with_capacity(result.get().len());
+    out.push('{');
+    for (name, value) in &members {
+        let kept: Cow<'_, str> = match &**name {
+            "resultType" | "ttlMs" | "cacheScope" => {
+                changed = true;
+                continue;
+            }
+            "_meta" => match serde_json::from_str::<Members<'_>>(value.get()) {
+                Ok(Members(meta)) if meta.iter().any(|(k, _)| k == META_SERVER_INFO) => {
+                    changed = true;
+                    let rest: Vec<_> = meta.iter().filter(|(k, _)| k != META_SERVER_INFO).collect();
+                    if rest.is_empty() {
+                        continue;
+                    }
+                    Cow::Owned(object_of(rest.into_iter().map(|(k, v)| (k, *v))))
+                }
+                _ => Cow::Borrowed(value.get()),
+            },
+            _ => Cow::Borrowed(value.get()),
+        };
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(&**name).to_string());
+        out.push(':');
+        out.push_str(&kept);
+    }
+    out.push('}');
+    if !changed {
+        return Cow::Borrowed(message);
+    }
+    let at = offset_in(text, result);
+    let mut spliced = Vec::with_capacity(message.len());
+    spliced.extend_from_slice(&message[..at]);
+    spliced.extend_from_slice(out.as_bytes());
+    spliced.extend_from_slice(&message[at + result.get().len()..]);
+    Cow::Owned(spliced)
+}
+
+/// An object's members in their order, each value as its raw text.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::new();
+                while let Some(name) = m.next_key::<Cow<'de, str>>()? {
+                    members.push((name, m.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+fn object_of<'a>(members: impl Iterator<Item = (&'a Cow<'a, str>, &'a RawValue)>) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in members.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(&**k).to_string());
+        out.push(':');
+        out.push_str(v.get());
+    }
+    out.push('}');
+    out
 }
 
 /// An MRTR round the server asked for: (key, raw request object) pairs, and the raw
@@ -401,6 +553,60 @@ mod tests {
             input_required(br#"{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete"}}"#)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn an_unsupported_version_named_in_words_is_a_modern_refusal_unless_2025_is_offered() {
+        let words = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"Unsupported protocol version: 2025-06-18","data":{"supported":["2026-07-28"]}}}"#;
+        assert_eq!(modern_refusal(words).as_deref(), Some("2026-07-28"));
+        let older = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"Unsupported protocol version","data":{"supported":["2024-11-05"]}}}"#;
+        assert_eq!(modern_refusal(older), None);
+    }
+
+    #[test]
+    fn the_2026_envelope_is_cut_from_results_and_nothing_else() {
+        let r = br#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"complete","tools":[{"n":1.0}],"ttlMs":5,"cacheScope":"shared","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"s"},"k":9007199254740993}}}"#;
+        assert_eq!(
+            String::from_utf8(strip_envelope(r).into_owned()).unwrap(),
+            r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"n":1.0}],"_meta":{"k":9007199254740993}}}"#
+        );
+        let emptied = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"_meta":{"io.modelcontextprotocol/serverInfo":{}}}}"#;
+        assert_eq!(
+            &*strip_envelope(emptied),
+            br#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#
+        );
+        for untouched in [
+            &br#"{"jsonrpc":"2.0","id":7,"result":{"content":[] , "_meta":{"x":1}}}"#[..],
+            br#"{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"resultType"}}"#,
+        ] {
+            assert!(matches!(strip_envelope(untouched), Cow::Borrowed(_)));
+        }
+    }
+
+    #[test]
+    fn an_unknown_version_is_answered_with_the_newest_translatable_one() {
+        assert_eq!(negotiated_version("2025-03-26"), "2025-03-26");
+        assert_eq!(negotiated_version("1999-01-01"), "2025-11-25");
+        assert_eq!(negotiated_version("2026-07-28"), "2025-11-25");
+    }
+
+    #[test]
+    fn which_failures_suggest_the_server_now_wants_a_handshake() {
+        assert!(suggests_a_handshake_server(405, b""));
+        assert!(suggests_a_handshake_server(
+            400,
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}}"#
+        ));
+        assert!(suggests_a_handshake_server(
+            400,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"Server not initialized"}}"#
+        ));
+        assert!(!suggests_a_handshake_server(
+            400,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"Header mismatch"}}"#
+        ));
+        assert!(!suggests_a_handshake_server(401, b""));
+        assert!(!suggests_a_handshake_server(500, b""));
     }
 
     #[test]

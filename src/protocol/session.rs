@@ -8,12 +8,20 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::jsonrpc;
-use crate::upstream::SessionHeaders;
 
 use rmcp::model::ProtocolVersion;
+
+/// The session headers to put on a request (cloned snapshot of the session state).
+#[derive(Clone, Debug, Default)]
+pub struct SessionHeaders {
+    pub session_id: Option<HeaderValue>,
+    pub protocol_version: Option<HeaderValue>,
+    /// Per-message headers (the 2026-07-28 era's `Mcp-Method`, `Mcp-Name`, …).
+    pub extra: Vec<(HeaderName, HeaderValue)>,
+}
 
 /// The protocol revision that allowed JSON-RPC batches (S7).
 fn batch_version() -> &'static str {
