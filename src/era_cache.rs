@@ -6,10 +6,11 @@
 //! answered a 2025 handshake, later starts skip the probe; a stale answer costs nothing but
 //! the fallback that exists anyway (a refusal of `initialize` still leads to translation).
 //!
-//! The file is `<cache dir>/wazion-mcp/eras.json` (`$XDG_CACHE_HOME` or `~/.cache` on
-//! Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows; located by the `dirs`
-//! crate): a JSON object from endpoint URL (no query) to `"2025"` or `"2026"`. It holds no
-//! secret. Every failure to read or write it is logged at debug and otherwise ignored.
+//! The file is `eras.json` in the bridge's cache folder ([`crate::folders::cache_dir`]:
+//! `~/.cache/wazion-mcp` on Linux, `~/Library/Caches/wazion-mcp` on macOS,
+//! `%LOCALAPPDATA%\wazion-mcp\cache` on Windows, `WAZION_MCP_CACHE_DIR` when set): a JSON
+//! object from endpoint URL (no query) to `"2025"` or `"2026"`. It holds no secret. Every
+//! failure to read or write it is logged at debug and otherwise ignored.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ impl Remembered {
 }
 
 fn file() -> Option<PathBuf> {
-    Some(file_in(&dirs::cache_dir()?))
+    Some(file_in(&crate::folders::cache_dir()?))
 }
 
 /// The key of an endpoint: scheme, host, port and path; never the query or user-info.
@@ -86,7 +87,8 @@ pub fn store_at(path: &Path, url: &Url, era: Remembered) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
-/// Where the cache file lives under a cache directory (`$XDG_CACHE_HOME` on Linux).
+/// Where the cache file lives in the bridge's cache folder (the value
+/// `WAZION_MCP_CACHE_DIR` would name).
 pub fn file_in(cache_dir: &Path) -> PathBuf {
-    cache_dir.join("wazion-mcp").join("eras.json")
+    cache_dir.join("eras.json")
 }

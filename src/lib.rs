@@ -15,6 +15,7 @@ pub mod config;
 pub mod era_cache;
 pub mod errors;
 pub mod filter;
+pub mod folders;
 pub mod jsonrpc;
 pub mod legacy;
 pub mod logging;

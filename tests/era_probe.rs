@@ -50,7 +50,7 @@ async fn a_2025_server_is_probed_once_then_remembered() {
     let cache_env = cache.display().to_string();
 
     let mut b = BridgeCmd::new(&server.url())
-        .env("XDG_CACHE_HOME", &cache_env)
+        .env("WAZION_MCP_CACHE_DIR", &cache_env)
         .spawn();
     b.send(INIT).await;
     let init: Value = b.recv_json().await;
@@ -70,7 +70,7 @@ async fn a_2025_server_is_probed_once_then_remembered() {
     // The second start remembers: no probe, the initialize goes out first.
     let before = server.requests().len();
     let mut again = BridgeCmd::new(&server.url())
-        .env("XDG_CACHE_HOME", &cache_env)
+        .env("WAZION_MCP_CACHE_DIR", &cache_env)
         .spawn();
     again.send(INIT).await;
     let init: Value = again.recv_json().await;

@@ -1,5 +1,7 @@
 //! Tokens at rest: one JSON file per server (origin and path, the resource the tokens are
-//! for) in `<config dir>/wazion-mcp/oauth/`.
+//! for) in `oauth/` in the bridge's config folder ([`crate::folders`]: `~/.config/wazion-mcp`
+//! on Linux, `~/Library/Application Support/wazion-mcp` on macOS, `%LOCALAPPDATA%\wazion-mcp`
+//! (local, never roaming) on Windows; `WAZION_MCP_CONFIG_DIR` overrides it).
 //!
 //! Invariants: the folder is created 0700 and every file 0600 (written to a temporary file
 //! of that mode, then renamed over the old one, so a reader never sees half a file and the
@@ -78,10 +80,10 @@ impl Stored {
     }
 }
 
-/// The folder: `$XDG_CONFIG_HOME/wazion-mcp/oauth` on Linux, the platform's config dir
-/// elsewhere. `None` when the platform has none (no HOME).
+/// The folder: `oauth/` in the bridge's config folder ([`crate::folders::config_dir`]).
+/// `None` when the platform has none (no HOME).
 pub fn default_dir() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("wazion-mcp").join("oauth"))
+    crate::folders::config_dir().map(|d| d.join("oauth"))
 }
 
 /// The file for `server`: `<host>_<port>-<hash>.json`, readable in a listing, unique per
