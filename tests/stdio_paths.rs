@@ -159,7 +159,6 @@ async fn a_socket_is_made_non_blocking_in_place_and_relays() {
     }
     let list = exchange(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, 1).await;
     assert!(list.get("result").is_some(), "{list}");
-    drop(exchange);
     drop(to_bridge);
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await
