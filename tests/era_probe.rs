@@ -66,6 +66,9 @@ async fn a_2025_server_is_probed_once_then_remembered() {
     );
     let (status, _) = b.finish(Duration::from_secs(3)).await;
     assert!(status.is_some(), "the bridge exits at EOF");
+    // Remembered in the folder WAZION_MCP_CACHE_DIR names (on every OS), not the user's.
+    let file = wazion_mcp::era_cache::file_in(&cache);
+    assert!(file.is_file(), "no era cache at {}", file.display());
 
     // The second start remembers: no probe, the initialize goes out first.
     let before = server.requests().len();
