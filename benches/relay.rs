@@ -143,8 +143,16 @@ fn main() {
     } else if !serve_only {
         bin();
     }
-    // The callgrind runs take about a minute under the watchdog's eye.
-    let watchdog = if serve_only { SERVE_LIMIT } else { WATCHDOG };
+    // The callgrind runs take a minute or two (more with the Python SDK's server, and on a
+    // loaded machine): they get a longer leash.
+    let instructions = std::env::args().any(|a| a == hot_symbols::INSTRUCTIONS_ARG);
+    let watchdog = if serve_only {
+        SERVE_LIMIT
+    } else if instructions {
+        WATCHDOG * 4
+    } else {
+        WATCHDOG
+    };
     std::thread::spawn(move || {
         std::thread::sleep(watchdog);
         eprintln!("bench relay: watchdog fired after {watchdog:?}; aborting");
@@ -179,8 +187,20 @@ fn main() {
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         return;
     }
-    if std::env::args().any(|a| a == hot_symbols::INSTRUCTIONS_ARG) {
-        hot_symbols::instructions(&[("JSON", &json_url), ("SSE", &sse_url)]);
+    if instructions {
+        let mut urls = vec![("JSON", json_url.clone()), ("SSE", sse_url.clone())];
+        // The Python SDK's server too, when one can be run (sequential calls only).
+        let python = std::env::var_os("WAZION_MCP_BENCH_PYTHON")
+            .and_then(|py| server_rt.block_on(start_python_sdk(&py)).ok());
+        if let Some((py_url, _)) = &python {
+            urls.push(("Python SDK", py_url.clone()));
+        }
+        let urls: Vec<(&str, &str)> = urls.iter().map(|(n, u)| (*n, u.as_str())).collect();
+        hot_symbols::instructions(&urls);
+        if let Some((_, mut server)) = python {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
         return;
     }
     if hot_symbols {
@@ -243,7 +263,7 @@ fn main() {
             let dir = target_dir().join(format!("bench-cache-first-{i}"));
             let _ = std::fs::remove_dir_all(&dir);
             let mut cmd = bridge_command(&json_url, &[]);
-            cmd.env("XDG_CACHE_HOME", &dir);
+            cmd.env("WAZION_MCP_CACHE_DIR", &dir);
             let t = Instant::now();
             let mut b = BridgeProc::from_command(cmd);
             b.send(INITIALIZE.as_bytes());
@@ -495,6 +515,7 @@ fn main() {
                     compare_sequential(&client_rt, &mut bridge, &direct_py, None, &reqs, 8, 100);
                 report.latency("Python SDK: tools/call", &seq, false);
                 report.conns("Python SDK (SSE)", &seq);
+                report.cpu("Python SDK: CPU per call, sequential", &seq, false);
                 bridge.close();
                 drop(direct_py);
                 let _ = server.kill();
@@ -1038,7 +1059,7 @@ fn bridge_command(url: &str, extra: &[&str]) -> Command {
         .args(extra)
         .args(["--log-level", "error"])
         .env("WAZION_TOKEN", TOKEN)
-        .env("XDG_CACHE_HOME", bench_cache_dir())
+        .env("WAZION_MCP_CACHE_DIR", bench_cache_dir())
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -14,12 +14,13 @@
 //! changed, or when `server/discover` fails on a later start. The file keeps at most
 //! [`MAX_ENTRIES`] servers, the most recently used ones.
 //!
-//! The file is `<cache dir>/wazion-mcp/eras.json` (`$XDG_CACHE_HOME` or `~/.cache` on
-//! Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows; located by the `dirs`
-//! crate): a JSON object from endpoint URL (no query) to `{"refused": <unix seconds>,
-//! "used": <unix seconds>}`. Entries of another shape (the earlier `"2025"` / `"2026"`
-//! strings) are ignored and dropped at the next write. It holds no secret. Every failure to
-//! read or write it is logged at debug and otherwise ignored.
+//! The file is `eras.json` in the bridge's cache folder ([`crate::folders::cache_dir`]:
+//! `~/.cache/wazion-mcp` on Linux, `~/Library/Caches/wazion-mcp` on macOS,
+//! `%LOCALAPPDATA%\wazion-mcp\cache` on Windows, `WAZION_MCP_CACHE_DIR` when set): a JSON
+//! object from endpoint URL (no query) to `{"refused": <unix seconds>, "used": <unix
+//! seconds>}`. Entries of another shape (the earlier `"2025"` / `"2026"` strings) are ignored
+//! and dropped at the next write. It holds no secret. Every failure to read or write it is
+//! logged at debug and otherwise ignored.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ pub struct Entry {
 }
 
 fn file() -> Option<PathBuf> {
-    Some(file_in(&dirs::cache_dir()?))
+    Some(file_in(&crate::folders::cache_dir()?))
 }
 
 /// The key of an endpoint: scheme, host, port and path; never the query or user-info.
@@ -179,9 +180,10 @@ fn update(
     std::fs::rename(&tmp, path)
 }
 
-/// Where the cache file lives under a cache directory (`$XDG_CACHE_HOME` on Linux).
+/// Where the cache file lives in the bridge's cache folder (the value
+/// `WAZION_MCP_CACHE_DIR` would name).
 pub fn file_in(cache_dir: &Path) -> PathBuf {
-    cache_dir.join("wazion-mcp").join("eras.json")
+    cache_dir.join("eras.json")
 }
 
 #[cfg(test)]

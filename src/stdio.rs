@@ -91,99 +91,184 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 }
 
-/// The process's stdin as an async reader. When it is a pipe or a socket (how MCP clients
-/// launch servers), it is read non-blocking on the runtime's own thread; otherwise (a
-/// terminal, a file) through tokio's blocking-thread stdin. Measured: the thread hand-offs
-/// of the fallback cost about half of the bridge's CPU per call (benches/relay.rs).
+/// The process's stdin as an async reader. When it is a socket (how Node and Electron hosts
+/// launch servers: libuv's child pipes are socketpairs) or, on Linux, a pipe, it is read
+/// non-blocking on the runtime's own thread; otherwise (a terminal, a file, a pipe on
+/// macOS) through tokio's blocking-thread stdin. Measured: the thread hand-offs of the
+/// fallback cost about half of the bridge's CPU per call (benches/relay.rs).
 pub fn stdin() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
-    #[cfg(target_os = "linux")]
-    if let Some(r) = nonblocking::reader() {
+    #[cfg(unix)]
+    if !force_fallback()
+        && let Some(r) = nonblocking::reader()
+    {
         return r;
     }
     Box::new(tokio::io::stdin())
 }
 
-/// The process's stdout as an async writer, non-blocking when it is a pipe or a socket.
+/// The process's stdout as an async writer, non-blocking under the same conditions.
 pub fn stdout() -> Box<dyn AsyncWrite + Unpin + Send> {
-    #[cfg(target_os = "linux")]
-    if let Some(w) = nonblocking::writer() {
+    #[cfg(unix)]
+    if !force_fallback()
+        && let Some(w) = nonblocking::writer()
+    {
         return w;
     }
     Box::new(tokio::io::stdout())
 }
 
-#[cfg(target_os = "linux")]
-mod nonblocking {
-    //! A pipe is reopened through /proc/self/fd, which yields a new open file description:
-    //! making it non-blocking cannot affect another process sharing the original one. A
-    //! socket cannot be reopened; its end of a socketpair belongs to this process alone, so
-    //! a duplicate is made non-blocking instead.
+/// Set (to anything but empty) to take tokio's blocking-thread stdio even where the
+/// non-blocking path works: a benchmark and test knob (benches/relay.rs compares the two),
+/// not a user setting. Read once per process.
+pub const FALLBACK_ENV: &str = "WAZION_MCP_BLOCKING_STDIO";
 
-    use std::fs::OpenOptions;
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+#[cfg(unix)]
+fn force_fallback() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os(FALLBACK_ENV).is_some_and(|v| !v.is_empty()))
+}
+
+/// Which way a stdio descriptor of this kind is made non-blocking on `os`; `None` means
+/// tokio's blocking-thread fallback. A pure table, so every OS's choice is tested on Linux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fast {
+    /// Open `/proc/self/fd/N` again: a new open file description of the same pipe, so
+    /// O_NONBLOCK on it reaches no other process.
+    Reopen,
+    /// Duplicate the descriptor and set O_NONBLOCK on it. The flag lives on the open file
+    /// description, which the duplicate shares: right for a socket, whose end of the pair
+    /// the host handed to this process alone (the host holds the other end).
+    DupNonblocking,
+}
+
+/// What a stdio descriptor is, as far as the choice goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Pipe,
+    Socket,
+    /// A terminal, a file, /dev/null.
+    Other,
+}
+
+/// The operating systems whose choices differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdioOs {
+    Linux,
+    /// macOS and the BSDs: `/dev/fd/N` duplicates the descriptor instead of reopening the
+    /// pipe (fdesc(5)), and an anonymous pipe has no other name, so there is no private
+    /// description to make non-blocking; setting O_NONBLOCK on the shared one would reach
+    /// every process holding it (a wrapper script, a shell reading the same pipe after the
+    /// bridge exits) and make its blocking reads or writes fail with EAGAIN.
+    OtherUnix,
+    /// tokio's stdio (a blocking thread) everywhere.
+    Windows,
+}
+
+pub fn fast_path(os: StdioOs, kind: Kind) -> Option<Fast> {
+    match (os, kind) {
+        (StdioOs::Windows, _) | (_, Kind::Other) => None,
+        (_, Kind::Socket) => Some(Fast::DupNonblocking),
+        (StdioOs::Linux, Kind::Pipe) => Some(Fast::Reopen),
+        (StdioOs::OtherUnix, Kind::Pipe) => None,
+    }
+}
+
+#[cfg(unix)]
+mod nonblocking {
+    //! The I/O half of [`fast_path`](super::fast_path): what the descriptor is (fstat on a
+    //! duplicate, which works on every Unix), then the chosen way of making it
+    //! non-blocking.
+
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::unix::fs::FileTypeExt;
 
     use tokio::io::{AsyncRead, AsyncWrite};
 
-    fn kind(fd: u8) -> Option<std::fs::FileType> {
-        std::fs::metadata(format!("/proc/self/fd/{fd}"))
-            .ok()
-            .map(|m| m.file_type())
+    use super::{Fast, Kind, StdioOs};
+
+    const OS: StdioOs = if cfg!(target_os = "linux") {
+        StdioOs::Linux
+    } else {
+        StdioOs::OtherUnix
+    };
+
+    fn kind(fd: BorrowedFd<'_>) -> Option<(Kind, OwnedFd)> {
+        let dup = fd.try_clone_to_owned().ok()?;
+        let file = std::fs::File::from(dup);
+        let t = file.metadata().ok()?.file_type();
+        let kind = if t.is_fifo() {
+            Kind::Pipe
+        } else if t.is_socket() {
+            Kind::Socket
+        } else {
+            Kind::Other
+        };
+        Some((kind, OwnedFd::from(file)))
     }
 
     /// Asks for a 1 MiB pipe buffer (Linux's default is 64 KiB). A large message then
     /// crosses in one write and a few reads instead of sixteen wake-ups of each side; pages
     /// are only allocated while data sits in the pipe. Refused above
     /// /proc/sys/fs/pipe-max-size or the per-user limit: the pipe then keeps its size.
+    #[cfg(target_os = "linux")]
     fn grow_pipe(file: &std::fs::File) {
         use std::os::fd::AsRawFd;
+        const PIPE_BYTES: libc::c_int = 1 << 20;
         // SAFETY: fcntl on a descriptor this function borrows; F_SETPIPE_SZ takes an int.
         let _ = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
     }
-    const PIPE_BYTES: libc::c_int = 1 << 20;
 
-    pub fn reader() -> Option<Box<dyn AsyncRead + Unpin + Send>> {
-        let kind = kind(0)?;
-        if kind.is_fifo() {
-            // O_NONBLOCK on open too: a FIFO open would otherwise wait for a writer that may
-            // already have closed its end.
-            let file = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open("/proc/self/fd/0")
-                .ok()?;
-            grow_pipe(&file);
-            let rx = tokio::net::unix::pipe::Receiver::from_file(file).ok()?;
-            return Some(Box::new(rx));
-        }
-        if kind.is_socket() {
-            let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
-            let stream = std::os::unix::net::UnixStream::from(fd);
-            stream.set_nonblocking(true).ok()?;
-            return Some(Box::new(tokio::net::UnixStream::from_std(stream).ok()?));
-        }
+    /// A new open file description of stdio descriptor `n` (Linux only), non-blocking from
+    /// the open on: a FIFO open would otherwise wait for a peer that may already be gone.
+    #[cfg(target_os = "linux")]
+    fn reopen(n: u8, write: bool) -> Option<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(format!("/proc/self/fd/{n}"))
+            .ok()?;
+        grow_pipe(&file);
+        Some(file)
+    }
+    #[cfg(not(target_os = "linux"))]
+    fn reopen(_n: u8, _write: bool) -> Option<std::fs::File> {
         None
     }
 
+    fn socket(dup: OwnedFd) -> Option<tokio::net::UnixStream> {
+        let stream = std::os::unix::net::UnixStream::from(dup);
+        stream.set_nonblocking(true).ok()?;
+        tokio::net::UnixStream::from_std(stream).ok()
+    }
+
+    pub fn reader() -> Option<Box<dyn AsyncRead + Unpin + Send>> {
+        let (kind, dup) = kind(std::io::stdin().as_fd())?;
+        match super::fast_path(OS, kind)? {
+            Fast::Reopen => {
+                drop(dup);
+                let file = reopen(0, false)?;
+                Some(Box::new(
+                    tokio::net::unix::pipe::Receiver::from_file(file).ok()?,
+                ))
+            }
+            Fast::DupNonblocking => Some(Box::new(socket(dup)?)),
+        }
+    }
+
     pub fn writer() -> Option<Box<dyn AsyncWrite + Unpin + Send>> {
-        let kind = kind(1)?;
-        if kind.is_fifo() {
-            let file = OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open("/proc/self/fd/1")
-                .ok()?;
-            grow_pipe(&file);
-            let tx = tokio::net::unix::pipe::Sender::from_file(file).ok()?;
-            return Some(Box::new(tx));
+        let (kind, dup) = kind(std::io::stdout().as_fd())?;
+        match super::fast_path(OS, kind)? {
+            Fast::Reopen => {
+                drop(dup);
+                let file = reopen(1, true)?;
+                Some(Box::new(
+                    tokio::net::unix::pipe::Sender::from_file(file).ok()?,
+                ))
+            }
+            Fast::DupNonblocking => Some(Box::new(socket(dup)?)),
         }
-        if kind.is_socket() {
-            let fd = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
-            let stream = std::os::unix::net::UnixStream::from(fd);
-            stream.set_nonblocking(true).ok()?;
-            return Some(Box::new(tokio::net::UnixStream::from_std(stream).ok()?));
-        }
-        None
     }
 }
 
@@ -306,6 +391,27 @@ mod tests {
         let input = format!("{long}\n{{\"ok\":1}}\n");
         let got = lines_of(input.as_bytes(), 20).await;
         assert_eq!(got, ["<too long: 50>", "{\"ok\":1}"]);
+    }
+
+    #[test]
+    fn the_fast_path_per_os_and_descriptor() {
+        use Fast::*;
+        let table = [
+            (StdioOs::Linux, Kind::Pipe, Some(Reopen)),
+            (StdioOs::Linux, Kind::Socket, Some(DupNonblocking)),
+            (StdioOs::Linux, Kind::Other, None),
+            // macOS: a socket (what Claude Desktop and every Node host hands over) is
+            // fast; a pipe cannot be reopened privately, so it keeps the fallback.
+            (StdioOs::OtherUnix, Kind::Socket, Some(DupNonblocking)),
+            (StdioOs::OtherUnix, Kind::Pipe, None),
+            (StdioOs::OtherUnix, Kind::Other, None),
+            (StdioOs::Windows, Kind::Pipe, None),
+            (StdioOs::Windows, Kind::Socket, None),
+            (StdioOs::Windows, Kind::Other, None),
+        ];
+        for (os, kind, want) in table {
+            assert_eq!(fast_path(os, kind), want, "{os:?} {kind:?}");
+        }
     }
 
     #[tokio::test]

@@ -252,7 +252,8 @@ async fn an_empty_batch_is_logged_and_dropped() {
     rejected_silently(b" [ \t ] ").await;
 }
 
-/// Peak resident memory (VmHWM) of the bridge process, in KiB.
+/// Peak resident memory (VmHWM) of the bridge process, in KiB (Linux: /proc).
+#[cfg(target_os = "linux")]
 fn peak_rss_kib(b: &Bridge) -> u64 {
     let pid = b.pid().expect("bridge running");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -293,6 +294,7 @@ async fn an_over_long_line_is_dropped_and_its_request_answered() {
 /// #3 §2 "drained, never held whole": a 32 MiB line over a 4096-byte limit is drained
 /// without being held: the bridge's peak RSS (VmHWM) grows by far less than 32 MiB, and it
 /// keeps serving.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn an_over_long_line_is_drained_without_being_held() {
     let server = Scripted::start().await;

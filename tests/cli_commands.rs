@@ -12,6 +12,15 @@ const SECRET: &str = "test-token";
 fn wazion(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
     cmd.args(args)
+        // The bridge's own folders: never the developer's (on every OS).
+        .env(
+            "WAZION_MCP_CONFIG_DIR",
+            crate::support::driver::fresh_cache_dir().join("config"),
+        )
+        .env(
+            "WAZION_MCP_CACHE_DIR",
+            crate::support::driver::fresh_cache_dir(),
+        )
         .env_remove("WAZION_TOKEN")
         .env_remove("RUST_LOG");
     for (k, v) in env {

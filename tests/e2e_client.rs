@@ -158,7 +158,7 @@ fn bridge_command(url: &str, token: &str) -> tokio::process::Command {
         c.arg(url)
             .env("WAZION_TOKEN", token)
             .env(
-                "XDG_CACHE_HOME",
+                "WAZION_MCP_CACHE_DIR",
                 crate::support::driver::known_2025_server(url),
             )
             .env_remove("RUST_LOG");

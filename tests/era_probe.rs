@@ -100,7 +100,7 @@ async fn a_dual_era_server_sees_the_clients_initialize_first_and_is_not_translat
     answers_discover(&server);
     let cache = fresh_cache_dir();
     let mut b = BridgeCmd::new(&server.url())
-        .env("XDG_CACHE_HOME", &cache.display().to_string())
+        .env("WAZION_MCP_CACHE_DIR", &cache.display().to_string())
         .spawn();
     b.send(INIT).await;
     let init = b.recv().await;
@@ -158,7 +158,7 @@ async fn a_2026_only_server_refuses_one_initialize_then_is_remembered() {
     };
 
     let mut b = BridgeCmd::new(&server.url)
-        .env("XDG_CACHE_HOME", &cache_env)
+        .env("WAZION_MCP_CACHE_DIR", &cache_env)
         .token(rmcp_peer::TOKEN)
         .spawn();
     let init = b.handshake("2025-06-18").await;
@@ -180,7 +180,7 @@ async fn a_2026_only_server_refuses_one_initialize_then_is_remembered() {
 
     let before = server.requests().len();
     let mut again = BridgeCmd::new(&server.url)
-        .env("XDG_CACHE_HOME", &cache_env)
+        .env("WAZION_MCP_CACHE_DIR", &cache_env)
         .token(rmcp_peer::TOKEN)
         .spawn();
     let init = again.handshake("2025-06-18").await;
@@ -208,7 +208,7 @@ async fn a_remembered_refusal_expires_after_a_week() {
     answers_discover(&server);
     let cache = remembered_as_refusing(&server.url(), now() - 8 * DAY);
     let mut b = BridgeCmd::new(&server.url())
-        .env("XDG_CACHE_HOME", &cache.display().to_string())
+        .env("WAZION_MCP_CACHE_DIR", &cache.display().to_string())
         .spawn();
     b.send(INIT).await;
     let init: Value = b.recv_json().await;
@@ -233,7 +233,7 @@ async fn a_remembered_server_whose_discover_fails_is_forgotten() {
     let cache = remembered_as_refusing(&server.url(), now() - DAY);
     assert!(remembered(&cache, &server.url()));
     let mut b = BridgeCmd::new(&server.url())
-        .env("XDG_CACHE_HOME", &cache.display().to_string())
+        .env("WAZION_MCP_CACHE_DIR", &cache.display().to_string())
         .spawn();
     b.send(INIT).await;
     let init: Value = b.recv_json().await;
@@ -268,7 +268,7 @@ async fn a_translated_request_refused_for_want_of_a_session_forgets_the_server()
     );
     let cache = remembered_as_refusing(&server.url(), now() - DAY);
     let mut b = BridgeCmd::new(&server.url())
-        .env("XDG_CACHE_HOME", &cache.display().to_string())
+        .env("WAZION_MCP_CACHE_DIR", &cache.display().to_string())
         .spawn();
     b.send(INIT).await;
     let init: Value = b.recv_json().await;
@@ -348,7 +348,7 @@ async fn a_discover_refused_with_minus_32022_is_retried_in_a_named_version() {
     refuses_initialize(&server);
     let cache = remembered_as_refusing(&server.url(), now() - DAY);
     let mut b = BridgeCmd::new(&server.url())
-        .env("XDG_CACHE_HOME", &cache.display().to_string())
+        .env("WAZION_MCP_CACHE_DIR", &cache.display().to_string())
         .spawn();
     b.send(INIT).await;
     let init: Value = b.recv_json().await;

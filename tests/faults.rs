@@ -757,6 +757,7 @@ async fn eof_with_ten_calls_in_flight_answers_each_once() {
 
 /// #3 §1 row "SIGTERM mid-call": the call is answered once (with the shutting-down error),
 /// the session is DELETEd, exit 0 within 2.5 s of the signal.
+#[cfg(unix)]
 #[tokio::test]
 async fn sigterm_mid_call_answers_deletes_and_exits() {
     let server = Scripted::start().await;

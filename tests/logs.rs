@@ -18,6 +18,7 @@ async fn log_file_is_private_json_and_holds_one_line_per_message_without_secrets
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bridge.log");
     std::fs::write(&path, "earlier line\n").unwrap();
+    #[cfg(unix)]
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let fresh = dir.path().join("fresh.log");
 
@@ -51,11 +52,14 @@ async fn log_file_is_private_json_and_holds_one_line_per_message_without_secrets
                 "appended, not truncated"
             );
         }
-        let mode = std::fs::metadata(file).unwrap().permissions();
-        assert_eq!(
-            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
-            0o600
-        );
+        #[cfg(unix)]
+        {
+            let mode = std::fs::metadata(file).unwrap().permissions();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+                0o600
+            );
+        }
         for secret in [TOKEN, "s3cr3t-arg", "s3cr3t-result", "sess-1"] {
             assert!(
                 !text.contains(secret),

@@ -53,7 +53,7 @@ impl Home {
 
     fn env(&self) -> [(&'static str, String); 2] {
         [
-            ("XDG_CONFIG_HOME", self.config().display().to_string()),
+            ("WAZION_MCP_CONFIG_DIR", self.config().display().to_string()),
             (
                 "BROWSER",
                 self.dir.path().join("browser.sh").display().to_string(),
@@ -92,7 +92,7 @@ impl Home {
     }
 
     fn token_files(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.config().join("wazion-mcp").join("oauth"))
+        std::fs::read_dir(self.config().join("oauth"))
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     }

@@ -489,7 +489,12 @@ async fn trace_logs_hold_no_secret_over_tls_and_http2() {
     run.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x"}}"#)
         .await;
     server.wait_for("the held call", has_id("3")).await;
+    // The host's polite stop: SIGTERM on Unix; elsewhere stdin EOF (same shutdown after
+    // the grace period).
+    #[cfg(unix)]
     run.b.signal("TERM");
+    #[cfg(not(unix))]
+    run.b.close_stdin();
     let v = run.answer("3").await;
     assert_eq!(v["error"]["code"], -32603, "{v}");
     let delete = server.wait_for("the DELETE", |r| r.is_delete()).await;

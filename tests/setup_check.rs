@@ -15,6 +15,15 @@ const SECRET: &str = "check-secret-token";
 fn command(args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
     cmd.args(args)
+        // The bridge's own folders: never the developer's (on every OS).
+        .env(
+            "WAZION_MCP_CONFIG_DIR",
+            crate::support::driver::fresh_cache_dir().join("config"),
+        )
+        .env(
+            "WAZION_MCP_CACHE_DIR",
+            crate::support::driver::fresh_cache_dir(),
+        )
         .env_remove("WAZION_TOKEN")
         .env_remove("RUST_LOG")
         .env_remove("HTTPS_PROXY")
@@ -438,7 +447,7 @@ async fn a_hostile_server_cannot_write_on_the_terminal() {
 async fn auth_status_shows_a_hostile_sign_in_safely() {
     use std::os::unix::fs::PermissionsExt;
     let config = tempfile::tempdir().unwrap();
-    let dir = config.path().join("wazion-mcp/oauth");
+    let dir = config.path().join("oauth");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let access = "at-hostile-SECRET-4f3e";
@@ -454,7 +463,7 @@ async fn auth_status_shows_a_hostile_sign_in_safely() {
     std::fs::write(&file, stored.to_string()).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut cmd = command(&["auth", "status"]);
-    cmd.env("XDG_CONFIG_HOME", config.path());
+    cmd.env("WAZION_MCP_CONFIG_DIR", config.path());
     let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
         .await
         .expect("join");

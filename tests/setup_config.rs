@@ -23,6 +23,15 @@ fn wazion(home: &Path, args: &[&str]) -> Output {
         .env_remove("APPDATA")
         .env_remove("LOCALAPPDATA")
         .env_remove("XDG_CONFIG_HOME")
+        // The bridge's own folders: never the developer's (on every OS).
+        .env(
+            "WAZION_MCP_CONFIG_DIR",
+            crate::support::driver::fresh_cache_dir().join("config"),
+        )
+        .env(
+            "WAZION_MCP_CACHE_DIR",
+            crate::support::driver::fresh_cache_dir(),
+        )
         .env_remove("CODEX_HOME")
         .env_remove("CLAUDE_CONFIG_DIR")
         .env_remove("GEMINI_CLI_HOME")
@@ -643,6 +652,15 @@ fn a_closed_stdout_is_not_a_panic() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp"))
         .args(["config", "cursor"])
         .env("HOME", home.path())
+        // The bridge's own folders: never the developer's (on every OS).
+        .env(
+            "WAZION_MCP_CONFIG_DIR",
+            crate::support::driver::fresh_cache_dir().join("config"),
+        )
+        .env(
+            "WAZION_MCP_CACHE_DIR",
+            crate::support::driver::fresh_cache_dir(),
+        )
         .stdout(writer)
         .stderr(Stdio::piped())
         .output()

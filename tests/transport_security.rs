@@ -513,7 +513,7 @@ async fn an_oauth_sign_in_with_a_loopback_server_never_goes_through_a_proxy() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut b = BridgeCmd::new(&peer.mcp_url)
         .env(
-            "XDG_CONFIG_HOME",
+            "WAZION_MCP_CONFIG_DIR",
             home.path().join("config").to_str().unwrap(),
         )
         .env("BROWSER", script.to_str().unwrap())

@@ -52,6 +52,10 @@ verdict() { # name, output, expected text
 }
 fresh_home() { # folder name
   export HOME=$RUN/$1
+  # The bridge's era cache and token store under that HOME too, whatever XDG_* says: for
+  # the clients that pass their environment on to the servers they start (the others pass
+  # HOME, and the bridge's default folders are under it).
+  export WAZION_MCP_CACHE_DIR=$HOME/.cache/wazion-mcp WAZION_MCP_CONFIG_DIR=$HOME/.config/wazion-mcp
   mkdir -p "$HOME/project"
   cd "$HOME/project"
 }

@@ -79,7 +79,7 @@ cp "$ROOT/ci/conformance/driver.mjs" "$NEXT/.run/driver.mjs"
 # The suite splits --command on spaces and runs it with a shell, from this folder.
 # Each run starts with an empty era cache, as the first start on a new machine does.
 conformance() { # driver scenario results-dir
-  (cd "$NEXT" && XDG_CACHE_HOME=$(mktemp -d "$RUN/cache.XXXX") node "$SUITE" client --command "node $1" --scenario "$2" --spec-version 2026-07-28 \
+  (cd "$NEXT" && WAZION_MCP_CACHE_DIR=$(mktemp -d "$RUN/cache.XXXX") node "$SUITE" client --command "node $1" --scenario "$2" --spec-version 2026-07-28 \
     --timeout 30000 -o "$3")
 }
 

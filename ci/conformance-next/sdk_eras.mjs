@@ -229,7 +229,7 @@ async function directInitialize(url, line = INIT) {
 /** Starts the bridge for `url` with the era cache in `cache`. */
 function bridgeProcess(url, cache) {
   return spawn(BRIDGE, [url], {
-    env: { ...process.env, XDG_CACHE_HOME: cache, RUST_LOG: 'info' },
+    env: { ...process.env, WAZION_MCP_CACHE_DIR: cache, RUST_LOG: 'info' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
 }
@@ -298,7 +298,7 @@ const bridged = (url, cache, options) =>
     new StdioClientTransport({
       command: BRIDGE,
       args: [url],
-      env: { ...process.env, XDG_CACHE_HOME: cache },
+      env: { ...process.env, WAZION_MCP_CACHE_DIR: cache },
       stderr: 'pipe',
     }),
     options,

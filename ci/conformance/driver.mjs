@@ -64,7 +64,7 @@ const context = process.env.MCP_CONFORMANCE_CONTEXT ? JSON.parse(process.env.MCP
 // The auth/* scenarios: the bridge signs in as it would for a user. Its "browser" is
 // browser.mjs ($BROWSER), which fetches the authorization URL and follows the suite's
 // redirect to the bridge's loopback callback; its token store is a fresh folder
-// (XDG_CONFIG_HOME), so no scenario reuses another's sign-in. What a user would configure
+// (WAZION_MCP_CONFIG_DIR), so no scenario reuses another's sign-in. What a user would configure
 // for such a server comes from the scenario: the client metadata document URL the suite's
 // authorization server expects (used only where the server supports them), the
 // pre-registered client's id and secret (the secret through an environment variable, as
@@ -73,9 +73,14 @@ const context = process.env.MCP_CONFORMANCE_CONTEXT ? JSON.parse(process.env.MCP
 // the server points to OAuth metadata, and relays any other 401).
 const extraArgs = [];
 const extraEnv = {};
+// The bridge's era cache and token store: the folders the runner chose (run.sh sets both),
+// never the user's own. getDefaultEnvironment() below passes neither.
+for (const k of ['WAZION_MCP_CACHE_DIR', 'WAZION_MCP_CONFIG_DIR']) {
+  if (process.env[k]) extraEnv[k] = process.env[k];
+}
 if (scenario.startsWith('auth/')) {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  extraEnv.XDG_CONFIG_HOME = mkdtempSync(path.join(tmpdir(), 'wazion-mcp-conformance-'));
+  extraEnv.WAZION_MCP_CONFIG_DIR = mkdtempSync(path.join(tmpdir(), 'wazion-mcp-conformance-'));
   extraEnv.BROWSER = `'${process.execPath}' '${path.join(here, 'browser.mjs')}'`;
   extraArgs.push('--oauth-client-metadata-url', 'https://conformance-test.local/client-metadata.json');
   if (context.client_id) {

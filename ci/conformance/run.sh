@@ -49,6 +49,11 @@ export WAZION_MCP_BIN=$BIN
 
 rm -rf "$RUN"
 mkdir -p "$RUN/home"
+# The bridge's era cache and token store for this run, never the user's own folders (the
+# cache would otherwise collect an entry per random port): driver.mjs passes these two on,
+# the Inspector gets them with -e, the headless example (which passes only PATH, HOME and
+# the token, as a user's program would) gets HOME=$RUN/home.
+export WAZION_MCP_CACHE_DIR=$RUN/cache WAZION_MCP_CONFIG_DIR=$RUN/config
 client_pass=0
 client_fail=0
 client_result() { # name ok(0/1) log
@@ -88,7 +93,9 @@ say "demo server at $DEMO_URL (pid $demo_pid)"
 # ---------------------------------------------------------------- MCP Inspector CLI
 INSPECTOR=$CONF/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
 inspector() { # HOME: the Inspector keeps a catalog and storage under ~/.mcp-inspector
-  HOME=$RUN/home node "$INSPECTOR" --cli -e WAZION_TOKEN=demo-token "$@" -- "$BIN" "$DEMO_URL"
+  HOME=$RUN/home node "$INSPECTOR" --cli -e WAZION_TOKEN=demo-token \
+    -e "WAZION_MCP_CACHE_DIR=$WAZION_MCP_CACHE_DIR" -e "WAZION_MCP_CONFIG_DIR=$WAZION_MCP_CONFIG_DIR" \
+    "$@" -- "$BIN" "$DEMO_URL"
 }
 ok=0
 inspector --method tools/list >"$RUN/inspector-list.json" 2>"$RUN/inspector-list.log" || ok=1
@@ -113,7 +120,7 @@ client_result "inspector --cli --method tools/call echo, through wazion-mcp" $ok
 mkdir -p "$CONF/.run"
 cp "$ROOT/examples/headless_agent.mjs" "$CONF/.run/headless_agent.mjs"
 ok=0
-WAZION_TOKEN=demo-token WAZION_MCP=$BIN WAZION_MCP_URL=$DEMO_URL \
+HOME=$RUN/home WAZION_TOKEN=demo-token WAZION_MCP=$BIN WAZION_MCP_URL=$DEMO_URL \
   node "$CONF/.run/headless_agent.mjs" echo '{"text":"headless-ok"}' >"$RUN/headless.log" 2>&1 || ok=1
 grep -qx 'headless-ok' "$RUN/headless.log" || ok=1
 client_result "examples/headless_agent.mjs echo, through wazion-mcp" $ok "$RUN/headless.log"

@@ -1,5 +1,8 @@
 //! Tokens at rest: one JSON file per server (origin and path, the resource the tokens are
-//! for; `…/mcp` and `…/mcp/` are one server) in `<config dir>/wazion-mcp/oauth/`.
+//! for; `…/mcp` and `…/mcp/` are one server) in `oauth/` in the bridge's config folder
+//! ([`crate::folders`]: `~/.config/wazion-mcp` on Linux, `~/Library/Application Support/wazion-mcp`
+//! on macOS, `%LOCALAPPDATA%\wazion-mcp` (local, never roaming) on Windows;
+//! `WAZION_MCP_CONFIG_DIR` overrides it).
 //!
 //! Invariants:
 //! - the folder is 0700 (created so, and tightened when found wider) and every file 0600;
@@ -89,7 +92,8 @@ impl Stored {
     }
 }
 
-/// The folder: `oauth/` in the bridge's config folder.
+/// The folder: `oauth/` in the bridge's config folder ([`crate::folders::config_dir`]).
+/// `None` when the platform has none (no HOME).
 pub fn default_dir() -> Option<PathBuf> {
     crate::folders::oauth_store_dir()
 }

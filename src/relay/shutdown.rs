@@ -1,5 +1,7 @@
 //! The end of a run: on stdin EOF (after a short grace for in-flight requests) or on a
-//! signal (SIGTERM, SIGINT, SIGHUP: a closed terminal is a request to stop, not a crash).
+//! stop event of the OS ([`triggers`]: SIGTERM, SIGINT, SIGHUP on Unix, where a closed
+//! terminal is a request to stop, not a crash; Ctrl-C, Ctrl-Break, console close, logoff and
+//! shutdown on Windows).
 //!
 //! Invariant: shutdown finishes within [`SHUTDOWN_BUDGET`] whatever stdout and the server
 //! do. Every request still pending is answered with an error, but only as far as stdout
@@ -12,31 +14,148 @@ use super::context::Relay;
 use super::deadlines::{DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET};
 use crate::errors::{self, Failure};
 
-/// Resolves on a stop signal, with its name.
+/// An event of the OS that asks the bridge to stop. Each one takes the same bounded
+/// shutdown as stdin EOF (minus the grace): pending requests answered, the session
+/// `DELETE`d, stdout flushed. A host that kills the process (SIGKILL, `TerminateProcess`)
+/// cannot be caught; stdin EOF stays the main path, and what every host does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Unix: `kill`, a service manager, a host's polite stop.
+    Sigterm,
+    /// Unix: Ctrl-C in a terminal.
+    Sigint,
+    /// Unix: the terminal closed (a request to stop, not a crash).
+    Sighup,
+    /// Windows: Ctrl-C (`CTRL_C_EVENT`, also what `GenerateConsoleCtrlEvent` sends).
+    CtrlC,
+    /// Windows: Ctrl-Break.
+    CtrlBreak,
+    /// Windows: the console window closed. Windows ends the process about 5 s later
+    /// whatever it does, so the whole shutdown must fit in that.
+    CtrlClose,
+    /// Windows: the user logs off.
+    CtrlLogoff,
+    /// Windows: the system shuts down.
+    CtrlShutdown,
+}
+
+/// The OS families whose stop events differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Unix,
+    Windows,
+}
+
+impl Family {
+    pub fn current() -> Self {
+        if cfg!(windows) {
+            Family::Windows
+        } else {
+            Family::Unix
+        }
+    }
+}
+
+/// Which events stop the bridge on each OS family: a plain table, so every OS's set is
+/// tested on any OS.
+pub fn triggers(family: Family) -> &'static [Trigger] {
+    use Trigger::*;
+    match family {
+        Family::Unix => &[Sigterm, Sigint, Sighup],
+        Family::Windows => &[CtrlC, CtrlBreak, CtrlClose, CtrlLogoff, CtrlShutdown],
+    }
+}
+
+impl Trigger {
+    /// The name logged when it arrives.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Sigterm => "SIGTERM",
+            Trigger::Sigint => "SIGINT",
+            Trigger::Sighup => "SIGHUP",
+            Trigger::CtrlC => "Ctrl-C",
+            Trigger::CtrlBreak => "Ctrl-Break",
+            Trigger::CtrlClose => "console close",
+            Trigger::CtrlLogoff => "logoff",
+            Trigger::CtrlShutdown => "system shutdown",
+        }
+    }
+}
+
+type Wait = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Resolves when the first of this OS's [`triggers`] arrives, with its name. A listener
+/// the OS refuses is left out (logged); with none at all, this never resolves and stdin
+/// EOF is the only way out.
 pub async fn signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(mut term), Ok(mut int), Ok(mut hup)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-                _ = hup.recv() => "SIGHUP",
-            },
-            _ => std::future::pending().await,
-        }
+    let waits: Vec<_> = triggers(Family::current())
+        .iter()
+        .filter_map(|&t| match listen(t) {
+            Ok(wait) => Some(Box::pin(async move {
+                wait.await;
+                t
+            })),
+            Err(e) => {
+                tracing::debug!("cannot listen for {}: {e}", t.name());
+                None
+            }
+        })
+        .collect();
+    if waits.is_empty() {
+        return std::future::pending().await;
     }
-    #[cfg(not(unix))]
-    {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => "Ctrl-C",
-            Err(_) => std::future::pending().await,
+    let (first, _, _) = futures::future::select_all(waits).await;
+    first.name()
+}
+
+/// A future that resolves on the next `trigger` (never, if the OS stops delivering it).
+#[cfg(unix)]
+fn listen(trigger: Trigger) -> std::io::Result<Wait> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kind = match trigger {
+        Trigger::Sigterm => SignalKind::terminate(),
+        Trigger::Sigint => SignalKind::interrupt(),
+        Trigger::Sighup => SignalKind::hangup(),
+        _ => return Err(std::io::ErrorKind::Unsupported.into()),
+    };
+    let mut s = signal(kind)?;
+    Ok(Box::pin(async move {
+        if s.recv().await.is_none() {
+            std::future::pending::<()>().await;
         }
+    }))
+}
+
+/// A future that resolves on the next `trigger` (never, if the OS stops delivering it).
+/// For close, logoff and shutdown, tokio's handler holds the OS's handler thread, so the
+/// process lives on until it exits by itself (or Windows' own timeout ends it).
+#[cfg(windows)]
+fn listen(trigger: Trigger) -> std::io::Result<Wait> {
+    use tokio::signal::windows;
+    macro_rules! wait_on {
+        ($make:expr) => {{
+            let mut s = $make?;
+            Ok(Box::pin(async move {
+                if s.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }))
+        }};
     }
+    match trigger {
+        Trigger::CtrlC => wait_on!(windows::ctrl_c()),
+        Trigger::CtrlBreak => wait_on!(windows::ctrl_break()),
+        Trigger::CtrlClose => wait_on!(windows::ctrl_close()),
+        Trigger::CtrlLogoff => wait_on!(windows::ctrl_logoff()),
+        Trigger::CtrlShutdown => wait_on!(windows::ctrl_shutdown()),
+        _ => Err(std::io::ErrorKind::Unsupported.into()),
+    }
+}
+
+/// Neither Unix nor Windows: tokio offers Ctrl-C only.
+#[cfg(not(any(unix, windows)))]
+fn listen(_trigger: Trigger) -> std::io::Result<Wait> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// Gives in-flight requests `grace` to finish, then answers the rest, stops the streams,
@@ -72,4 +191,40 @@ async fn close(relay: &Relay) {
         }
     }
     relay.out.flush(FLUSH_TIMEOUT).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_stops_on_term_int_and_hup() {
+        assert_eq!(
+            triggers(Family::Unix),
+            [Trigger::Sigterm, Trigger::Sigint, Trigger::Sighup]
+        );
+    }
+
+    #[test]
+    fn windows_stops_on_every_console_event() {
+        assert_eq!(
+            triggers(Family::Windows),
+            [
+                Trigger::CtrlC,
+                Trigger::CtrlBreak,
+                Trigger::CtrlClose,
+                Trigger::CtrlLogoff,
+                Trigger::CtrlShutdown
+            ]
+        );
+    }
+
+    /// Every trigger of this OS's table can be listened to here (on Linux: the three
+    /// signals), so the table and the listeners cannot drift apart.
+    #[tokio::test]
+    async fn every_trigger_of_this_os_has_a_listener() {
+        for &t in triggers(Family::current()) {
+            assert!(listen(t).is_ok(), "{t:?}");
+        }
+    }
 }

@@ -19,7 +19,9 @@ pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct Bridge {
     child: Child,
-    /// A duplicate of the test's end of the bridge's stdout pipe, to read the pipe's size.
+    /// A duplicate of the test's end of the bridge's stdout pipe, to read the pipe's size
+    /// (Unix only: the probes that use it are Linux-only).
+    #[cfg(unix)]
     stdout_fd: Option<std::os::fd::OwnedFd>,
     stdin: Option<ChildStdin>,
     lines: mpsc::UnboundedReceiver<String>,
@@ -70,9 +72,9 @@ impl BridgeCmd {
     pub fn new(url: &str) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
         cmd.arg(url)
-            .env("XDG_CACHE_HOME", known_2025_server(url))
+            .env("WAZION_MCP_CACHE_DIR", known_2025_server(url))
             // The OAuth token store lives under the config dir: never the developer's own.
-            .env("XDG_CONFIG_HOME", fresh_cache_dir().join("config"))
+            .env("WAZION_MCP_CONFIG_DIR", fresh_cache_dir().join("config"))
             .env_remove("WAZION_TOKEN")
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
@@ -84,7 +86,10 @@ impl BridgeCmd {
     /// Starts with an empty era cache: the bridge has never met this server, so a 2025
     /// client's `initialize` is preceded by the `server/discover` probe.
     pub fn unknown_server(self) -> Self {
-        self.env("XDG_CACHE_HOME", &fresh_cache_dir().display().to_string())
+        self.env(
+            "WAZION_MCP_CACHE_DIR",
+            &fresh_cache_dir().display().to_string(),
+        )
     }
     pub fn arg(mut self, a: &str) -> Self {
         self.cmd.arg(a);
@@ -102,6 +107,7 @@ impl BridgeCmd {
         let mut child = self.cmd.spawn().expect("spawn wazion-mcp");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout piped");
+        #[cfg(unix)]
         let stdout_fd = std::os::fd::AsFd::as_fd(&stdout).try_clone_to_owned().ok();
         let mut stderr_pipe = child.stderr.take().expect("stderr piped");
         let (tx, lines) = mpsc::unbounded_channel();
@@ -149,6 +155,7 @@ impl BridgeCmd {
         });
         Bridge {
             child,
+            #[cfg(unix)]
             stdout_fd,
             stdin,
             lines,
@@ -251,7 +258,10 @@ impl Bridge {
     pub fn close_stdin(&mut self) {
         self.stdin.take();
     }
-    /// Sends a signal to the bridge process (e.g. `"TERM"`, `"INT"`).
+    /// Sends a signal to the bridge process (e.g. `"TERM"`, `"INT"`) with `kill` (Unix; the
+    /// Windows console events have no such outside sender: their mapping is unit-tested in
+    /// `relay::shutdown`).
+    #[cfg(unix)]
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("bridge still running");
         let ok = std::process::Command::new("kill")
