@@ -109,6 +109,11 @@ pub fn cache_dir() -> Option<PathBuf> {
     )
 }
 
+/// The OAuth token store's folder: `oauth/` in the config folder.
+pub fn oauth_store_dir() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("oauth"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,9 +187,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The OAuth token store's folder: `oauth/` in the config folder.
-pub fn oauth_store_dir() -> Option<PathBuf> {
-    config_dir().map(|d| d.join("oauth"))
 }
