@@ -136,21 +136,40 @@ pub struct Discovered {
 /// The protected-resource metadata URLs to try, in order: the challenge's, then the
 /// path-aware well-known URL, then the root one.
 pub fn resource_metadata_urls(server: &Url, challenge: Option<&Challenge>) -> Vec<Url> {
+    resource_metadata_candidates(server, challenge)
+        .into_iter()
+        .map(|(url, _)| url)
+        .collect()
+}
+
+/// Each metadata URL to try with the resource identifier its document must name (RFC 9728
+/// §3.3): the server's URL for the challenge's URL and the path-aware one (the identifier
+/// the path was inserted from); the server's origin for the root URL, which is built from
+/// the origin alone. So a document may name the server or, found at the root, its origin
+/// (the MCP spec's fallback, which the conformance suite uses): never a path above the
+/// server, nor another origin.
+pub fn resource_metadata_candidates(
+    server: &Url,
+    challenge: Option<&Challenge>,
+) -> Vec<(Url, Url)> {
     let mut urls = Vec::new();
     if let Some(u) = challenge
         .and_then(|c| c.resource_metadata.as_deref())
         .and_then(|u| server.join(u).ok())
     {
-        urls.push(u);
+        urls.push((u, server.clone()));
     }
     let path = server.path().trim_end_matches('/');
     if !path.is_empty()
         && let Ok(u) = server.join(&format!("/.well-known/oauth-protected-resource{path}"))
     {
-        urls.push(u);
+        urls.push((u, server.clone()));
     }
-    if let Ok(u) = server.join("/.well-known/oauth-protected-resource") {
-        urls.push(u);
+    if let (Ok(u), Ok(origin)) = (
+        server.join("/.well-known/oauth-protected-resource"),
+        server.join("/"),
+    ) {
+        urls.push((u, origin));
     }
     urls
 }
@@ -261,19 +280,20 @@ pub async fn resource_metadata(
     rules: &Rules<'_>,
     challenge: Option<&Challenge>,
 ) -> Result<Option<ResourceMetadata>, String> {
-    for url in resource_metadata_urls(rules.server, challenge) {
+    for (url, identifier) in resource_metadata_candidates(rules.server, challenge) {
         let what = "the server's protected-resource metadata";
         if let Some(found) = fetch_json::<ResourceMetadata>(http, rules, &url, what).await? {
-            check_resource(rules.server, found.resource.as_deref())?;
+            check_resource(&identifier, found.resource.as_deref())?;
             return Ok(Some(found));
         }
     }
     Ok(None)
 }
 
-/// RFC 9728 §3.3: the metadata's `resource` must be present and be this server's URL, exactly
-/// (a trailing slash aside): a parent path or another origin is another resource, whose
-/// tokens must not be sent here nor this server's credentials obtained for it.
+/// RFC 9728 §3.3: the metadata's `resource` must be present and be the identifier its URL
+/// was built from (`server`: the MCP server's URL, or its origin for the root well-known
+/// URL), exactly (a trailing slash aside): a parent path or another origin is another
+/// resource, whose tokens must not be sent here nor this server's credentials obtained for it.
 pub fn check_resource(server: &Url, resource: Option<&str>) -> Result<(), String> {
     let Some(resource) = resource else {
         return Err(format!(
@@ -333,6 +353,33 @@ pub async fn server_metadata(
     rules: &Rules<'_>,
     issuer: &str,
 ) -> Result<Option<ServerMetadata>, String> {
+    server_metadata_as(http, rules, issuer, IssuerRule::Exact).await
+}
+
+/// How a metadata document's `issuer` is checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IssuerRule {
+    /// RFC 8414 §3.3: the identifier the URL was built from.
+    Exact,
+    /// The 2025-03-26 fallback (no protected-resource metadata): the bridge, not the server,
+    /// built the URL from the MCP server's origin, and servers of that revision name their
+    /// issuer freely (`https://host/oauth`, say). Any issuer on that same origin is taken:
+    /// the credentials still go only to that origin, and the sign-in is bound to it.
+    SameOrigin,
+}
+
+fn issuer_accepted(rule: IssuerRule, named: &str, issuer: &str) -> bool {
+    super::same_issuer(named, issuer)
+        || rule == IssuerRule::SameOrigin
+            && matches!((Url::parse(named), Url::parse(issuer)), (Ok(n), Ok(i)) if n.origin() == i.origin())
+}
+
+async fn server_metadata_as(
+    http: &Client,
+    rules: &Rules<'_>,
+    issuer: &str,
+    rule: IssuerRule,
+) -> Result<Option<ServerMetadata>, String> {
     let issuer_url = Url::parse(issuer).map_err(|_| {
         format!(
             "the authorization server {} is not a URL",
@@ -346,7 +393,7 @@ pub async fn server_metadata(
                 continue;
             }
             match found.issuer.as_deref() {
-                Some(named) if super::same_issuer(named, issuer) => {}
+                Some(named) if issuer_accepted(rule, named, issuer) => {}
                 named => {
                     return Err(format!(
                         "the authorization server metadata at {} is for issuer {}, not {}: \
@@ -384,7 +431,9 @@ pub async fn discover(
         origin.set_query(None);
         origin.set_fragment(None);
         let issuer = origin.as_str().trim_end_matches('/').to_string();
-        if let Some(server_meta) = server_metadata(http, rules, &issuer).await? {
+        if let Some(server_meta) =
+            server_metadata_as(http, rules, &issuer, IssuerRule::SameOrigin).await?
+        {
             return Ok(Some(Discovered {
                 resource: None,
                 issuer,
@@ -515,6 +564,28 @@ mod tests {
         assert!(check_resource(&server, Some("https://h.example/other")).is_err());
         assert!(check_resource(&server, Some("https://evil.example/mcp")).is_err());
         assert!(check_resource(&server, Some("http://h.example/mcp")).is_err());
+        // Found at the root well-known URL, a document names the origin (RFC 9728 §3.3:
+        // the identifier that URL was built from); found for the server, the server.
+        let origins: Vec<String> = resource_metadata_candidates(&server, None)
+            .iter()
+            .map(|(_, id)| id.to_string())
+            .collect();
+        assert_eq!(origins, ["https://h.example/mcp", "https://h.example/"]);
+        assert!(issuer_accepted(
+            IssuerRule::SameOrigin,
+            "https://h.example/oauth",
+            "https://h.example"
+        ));
+        assert!(!issuer_accepted(
+            IssuerRule::Exact,
+            "https://h.example/oauth",
+            "https://h.example"
+        ));
+        assert!(!issuer_accepted(
+            IssuerRule::SameOrigin,
+            "https://evil.example",
+            "https://h.example"
+        ));
         let root = Url::parse("https://h.example/").unwrap();
         assert!(check_resource(&root, Some("https://h.example")).is_ok());
     }
