@@ -26,6 +26,7 @@
 
 mod deadlines;
 mod deliver;
+mod intake;
 mod legacy;
 mod listener;
 pub mod pending;
@@ -40,7 +41,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::io::BufReader;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::cli::TransportKind;
 use crate::config::Settings;
@@ -63,10 +64,11 @@ pub async fn run(settings: Settings) -> i32 {
         }
     };
     let (lane_tx, lane_rx) = mpsc::unbounded_channel();
+    let (queue, queue_rx) = intake::Queue::new();
     let relay = Arc::new(Relay {
         upstream,
         out: StdoutWriter::spawn(crate::stdio::stdout()),
-        pending: Pending::default(),
+        pending: Arc::new(Pending::default()),
         session: Session::default(),
         era: Mutex::new(Era::Session),
         lane: Lane {
@@ -88,9 +90,12 @@ pub async fn run(settings: Settings) -> i32 {
             request: settings.request_timeout,
         },
         intake: Arc::new(Semaphore::new(settings.max_in_flight)),
+        queue,
+        seq: AtomicU64::new(0),
         private_ids: AtomicU64::new(0),
     });
     let lane = tokio::spawn(relay.clone().run_lane(lane_rx));
+    let queue = tokio::spawn(intake::run(relay.clone(), queue_rx));
     let reader = LineReader::new(
         BufReader::with_capacity(64 * 1024, crate::stdio::stdin()),
         settings.max_message_bytes,
@@ -112,6 +117,7 @@ pub async fn run(settings: Settings) -> i32 {
     };
     shutdown::shutdown(&relay, grace).await;
     lane.abort();
+    queue.abort();
     0
 }
 
@@ -176,7 +182,8 @@ struct Lane {
 pub(crate) struct Relay {
     pub upstream: Upstream,
     pub out: StdoutWriter,
-    pub pending: Pending,
+    /// Shared with the stdout writer, which checks progress against it (see `deliver`).
+    pub pending: Arc<Pending>,
     pub session: Session,
     era: Mutex<Era>,
     lane: Lane,
@@ -194,6 +201,10 @@ pub(crate) struct Relay {
     pub deadlines: Deadlines,
     /// `--max-in-flight` permits; a client request holds one until it is answered.
     intake: Arc<Semaphore>,
+    /// What the pump read, waiting for its turn (see [`intake`]).
+    queue: intake::Queue,
+    /// Registration numbers of client requests (see [`pending::Entry::seq`]).
+    seq: AtomicU64,
     private_ids: AtomicU64,
 }
 
@@ -206,7 +217,13 @@ impl Relay {
     {
         while let Some(line) = reader.next_line().await? {
             match line {
-                Line::Message(bytes) => self.intake(Bytes::from(bytes)).await,
+                Line::Message(bytes) => {
+                    // Stop reading while the queue is full (the pipe then holds the rest).
+                    let Some(room) = self.queue.room_for(bytes.len()).await else {
+                        break;
+                    };
+                    self.intake(Bytes::from(bytes), &room).await
+                }
                 Line::TooLong { len, head } => {
                     tracing::warn!(
                         "stdin: dropped a {len}-byte line, larger than --max-message-bytes"
@@ -220,16 +237,19 @@ impl Relay {
                 }
             }
         }
+        // EOF: what was read still goes out before the end begins, as when stdin was read
+        // only as fast as requests were sent.
+        self.queue.emptied().await;
         Ok(())
     }
 
     /// Classifies one stdin line and admits each message in it.
-    async fn intake(self: &Arc<Self>, line: Bytes) {
+    async fn intake(self: &Arc<Self>, line: Bytes, room: &Arc<OwnedSemaphorePermit>) {
         let items: Vec<Bytes> = match jsonrpc::parse(&line) {
             Err(invalid) => return self.reject(invalid).await,
             Ok(Payload::Single(e)) => {
                 let msg = Msg::of(line.clone(), &e);
-                return self.admit(msg).await;
+                return self.admit(msg, room).await;
             }
             Ok(Payload::Batch(items)) => items
                 .iter()
@@ -237,13 +257,15 @@ impl Relay {
                 .collect(),
         };
         if self.session.batches_allowed() && matches!(self.era(), Era::Session) {
-            return streamable::batch(self, line, items).await;
+            let room = room.clone();
+            self.queue.push(intake::Queued::Batch { line, items, room });
+            return;
         }
         for item in items {
             match jsonrpc::utf8(&item).map(jsonrpc::parse_single) {
                 Some(Ok(e)) => {
                     let msg = Msg::of(item.clone(), &e);
-                    self.admit(msg).await
+                    self.admit(msg, room).await
                 }
                 Some(Err(invalid)) => self.reject(invalid).await,
                 None => {}
@@ -251,9 +273,10 @@ impl Relay {
         }
     }
 
-    /// Registers a request (holding a `--max-in-flight` permit) and hands the message to
-    /// the lane or to its era's room.
-    async fn admit(self: &Arc<Self>, mut msg: Msg) {
+    /// Registers a request in the pending table (its clock starts now) and queues the
+    /// message; client responses and cancellations go on at once (see [`intake`]).
+    async fn admit(self: &Arc<Self>, mut msg: Msg, room: &Arc<OwnedSemaphorePermit>) {
+        let mut seq = 0;
         if msg.kind == Kind::Request {
             let (Some(spelling), Some(key)) = (msg.spelling.take(), msg.id.clone()) else {
                 return self
@@ -271,9 +294,10 @@ impl Relay {
                     .reply_error(&spelling, -32602, &format!("Unknown tool: {name}"))
                     .await;
             }
-            let permit = self.intake.clone().acquire_owned().await.ok();
-            let mut entry = Entry::client(spelling, &msg.method, permit);
+            seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut entry = Entry::client(spelling, &msg.method, None);
             entry.progress = jsonrpc::progress_token(&msg.bytes).and_then(|t| IdKey::of(&t));
+            entry.seq = seq;
             if let Err(refused) = self.pending.try_insert(key, entry) {
                 return self
                     .reply_error(
@@ -285,7 +309,18 @@ impl Relay {
             }
         } else {
             tracing::debug!(kind = ?msg.kind, method = &*msg.method, "client → server");
+            if msg.kind == Kind::Response || msg.is(Kind::Notification, "notifications/cancelled") {
+                return self.forward(msg).await;
+            }
         }
+        let room = room.clone();
+        if !self.queue.push(intake::Queued::Message { msg, seq, room }) {
+            tracing::debug!("the stdin queue is closed (shutting down); message dropped");
+        }
+    }
+
+    /// Hands a message to the lane or to its era's room.
+    async fn forward(self: &Arc<Self>, msg: Msg) {
         if self.needs_lane(&msg) {
             self.lane.queued.fetch_add(1, Ordering::SeqCst);
             if let Err(mpsc::error::SendError(msg)) = self.lane.tx.send(msg) {

@@ -161,6 +161,10 @@ pub struct Entry {
     pub modern: bool,
     /// Its `params._meta.progressToken`, if it asked for progress.
     pub progress: Option<IdKey>,
+    /// Which reading of stdin registered it (0 for the bridge's own requests): a request
+    /// waiting in the stdin queue is known by its key *and* this, so an id the client
+    /// reused after a cancellation is never mistaken for the queued one.
+    pub seq: u64,
     /// Where its server response goes instead of stdout (see [`Pending::claim`]).
     claim: Option<oneshot::Sender<Bytes>>,
     /// Its share of `--max-in-flight`; released when the entry leaves the table.
@@ -187,6 +191,7 @@ impl Entry {
             task: None,
             modern: false,
             progress: None,
+            seq: 0,
             claim,
             _permit: permit,
         }
@@ -307,6 +312,37 @@ impl Pending {
 
     pub fn contains(&self, key: &IdKey) -> bool {
         self.lock().entries.contains_key(key)
+    }
+
+    /// Whether the request registered as (`key`, `seq`) is still pending.
+    pub fn is_current(&self, key: &IdKey, seq: u64) -> bool {
+        self.lock().entries.get(key).is_some_and(|e| e.seq == seq)
+    }
+
+    /// Hands a `--max-in-flight` permit to the queued request (`key`, `seq`); `false` (and
+    /// the permit dropped) when it left the table meanwhile.
+    pub fn attach_permit(&self, key: &IdKey, seq: u64, permit: OwnedSemaphorePermit) -> bool {
+        match self.lock().entries.get_mut(key) {
+            Some(e) if e.seq == seq => {
+                e._permit = Some(permit);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// When the pending request `key` was read from stdin (its `--request-timeout` clock).
+    pub fn started(&self, key: &IdKey) -> Option<Instant> {
+        self.lock().entries.get(key).map(|e| e.started)
+    }
+
+    /// Removes the queued request (`key`, `seq`) to answer it, if it is still that one.
+    pub fn take_current(&self, key: &IdKey, seq: u64) -> Option<Entry> {
+        let mut t = self.lock();
+        if t.entries.get(key).is_none_or(|e| e.seq != seq) {
+            return None;
+        }
+        self.take_locked(&mut t, key)
     }
 
     pub fn is_modern(&self, key: &IdKey) -> bool {
