@@ -239,18 +239,6 @@ impl StdoutWriter {
         }
     }
 
-    /// Queues one message only if the queue has room, never waiting: for shutdown, when a
-    /// client that stopped reading must not hold the bridge. Dropped otherwise (logged).
-    pub fn offer(&self, message: Bytes) {
-        let message = match jsonrpc::compact(&message) {
-            std::borrow::Cow::Borrowed(_) => message,
-            std::borrow::Cow::Owned(v) => Bytes::from(v),
-        };
-        if self.tx.try_send(Out::Message(message)).is_err() {
-            tracing::debug!("stdout is not being read; a message was dropped at shutdown");
-        }
-    }
-
     /// Waits (at most `limit`, including for room in the queue) until everything queued so
     /// far reached stdout.
     pub async fn flush(&self, limit: Duration) {

@@ -100,9 +100,9 @@ pub async fn run(settings: Settings) -> i32 {
         BufReader::with_capacity(64 * 1024, crate::stdio::stdin()),
         settings.max_message_bytes,
     );
-    let pump = tokio::spawn(relay.clone().pump(reader));
+    let mut pump = tokio::spawn(relay.clone().pump(reader));
     let grace = tokio::select! {
-        r = pump => {
+        r = &mut pump => {
             match r {
                 Ok(Ok(())) => tracing::debug!("stdin closed"),
                 Ok(Err(e)) => tracing::warn!("stdin failed: {e}"),
@@ -115,9 +115,12 @@ pub async fn run(settings: Settings) -> i32 {
             std::time::Duration::ZERO
         }
     };
+    // Nothing more is read, and nothing more leaves the stdin queue: what waits there is
+    // answered by the shutdown (at EOF the queue is empty already).
+    pump.abort();
+    queue.abort();
     shutdown::shutdown(&relay, grace).await;
     lane.abort();
-    queue.abort();
     0
 }
 

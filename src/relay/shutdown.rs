@@ -2,14 +2,16 @@
 //! signal (SIGTERM, SIGINT, SIGHUP: a closed terminal is a request to stop, not a crash).
 //!
 //! Invariant: shutdown finishes within [`SHUTDOWN_BUDGET`] whatever stdout and the server
-//! do. Every request still pending is answered with an error, but only as far as stdout
-//! takes it without waiting (a client that stopped reading cannot hold the bridge); the
-//! session's `DELETE` is sent with its own short limit; stdout gets a bounded last flush.
+//! do. Every request still pending (those waiting in the stdin queue included) is answered
+//! with an error, as far as stdout takes it within [`ANSWER_TIMEOUT`] (a client that
+//! stopped reading cannot hold the bridge); the session's `DELETE` goes out beside those
+//! answers, with its own short limit; stdout gets a bounded last flush. Nothing here writes
+//! stdout except through its owner, so a line cut short by the exit can only be the last.
 
 use std::time::Duration;
 
 use super::Relay;
-use super::deadlines::{DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET};
+use super::deadlines::{ANSWER_TIMEOUT, DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET};
 use crate::errors::{self, Failure};
 
 /// Resolves on a stop signal, with its name.
@@ -54,22 +56,56 @@ pub async fn shutdown(relay: &Relay, grace: Duration) {
 }
 
 async fn close(relay: &Relay) {
-    for entry in relay.pending.drain() {
-        if entry.is_client() {
-            let message = errors::answer(entry.id(), &Failure::ShuttingDown, &relay.hints());
-            relay.out.offer(message);
-        }
-    }
+    let entries = relay.pending.drain();
     relay.listener.stop();
     relay.legacy.close();
     relay.translated.reset();
-    if relay.session.has_session_id() {
-        let (headers, _) = relay.session.snapshot();
-        match tokio::time::timeout(DELETE_TIMEOUT, relay.upstream.delete(&headers)).await {
-            Ok(Ok(status)) => tracing::debug!("session DELETE answered {status}"),
-            Ok(Err(e)) => tracing::debug!("session DELETE failed: {e:?}"),
-            Err(_) => tracing::debug!("session DELETE timed out"),
-        }
+    // The session's DELETE and the answers go together: a long table (the stdin queue holds
+    // thousands of requests) or a stdout that takes nothing cannot hold the DELETE back.
+    let (taken, ()) = tokio::join!(answer_all(relay, entries), end_session(relay));
+    if taken {
+        relay.out.flush(FLUSH_TIMEOUT).await;
     }
-    relay.out.flush(FLUSH_TIMEOUT).await;
+}
+
+/// Answers every client request still pending with the shutdown error, as far as stdout
+/// takes them within [`ANSWER_TIMEOUT`]; the rest are dropped (logged). `false` when
+/// stdout did not take them all: it is not being read, and a last flush would only wait.
+async fn answer_all(relay: &Relay, entries: Vec<super::pending::Entry>) -> bool {
+    let total = entries.iter().filter(|e| e.is_client()).count();
+    let mut answered = 0usize;
+    let answering = async {
+        for entry in entries.iter().filter(|e| e.is_client()) {
+            let message = errors::answer(entry.id(), &Failure::ShuttingDown, &relay.hints());
+            relay.out.send(message).await;
+            answered += 1;
+            // Composing thousands of answers must not starve the DELETE beside it.
+            if answered.is_multiple_of(64) {
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    if tokio::time::timeout(ANSWER_TIMEOUT, answering)
+        .await
+        .is_err()
+    {
+        tracing::debug!(
+            "stdout took {answered} of {total} shutdown answers in time; the rest were dropped"
+        );
+        return false;
+    }
+    true
+}
+
+/// Ends the session with a `DELETE`, bounded by [`DELETE_TIMEOUT`].
+async fn end_session(relay: &Relay) {
+    if !relay.session.has_session_id() {
+        return;
+    }
+    let (headers, _) = relay.session.snapshot();
+    match tokio::time::timeout(DELETE_TIMEOUT, relay.upstream.delete(&headers)).await {
+        Ok(Ok(status)) => tracing::debug!("session DELETE answered {status}"),
+        Ok(Err(e)) => tracing::debug!("session DELETE failed: {e:?}"),
+        Err(_) => tracing::debug!("session DELETE timed out"),
+    }
 }
