@@ -235,7 +235,8 @@ async fn request_timeout_counts_the_wait_for_a_permit() {
 }
 
 /// Issue 19 item 3, exactly once: a call cancelled while it waits in the queue is never
-/// sent and never answered, and its id can be used again at once. With `--max-in-flight 1`
+/// sent and never answered (nor is the cancellation: the server never saw the call), and
+/// its id can be used again at once. With `--max-in-flight 1`
 /// and the first call hanging, call 2 waits in the queue; the client cancels it and sends a
 /// new call 2, then lets the first one finish: the server sees the new call 2 only, and the
 /// client gets exactly one answer for id 2 (the new call's).
@@ -300,6 +301,13 @@ async fn a_call_cancelled_in_the_queue_is_never_sent() {
         })
         .collect();
     assert_eq!(calls, ["work", "new"], "the server saw: {}", server.dump());
+    assert!(
+        server
+            .matching(|r| r.is_rpc("notifications/cancelled"))
+            .is_empty(),
+        "the server was told of a cancellation for a call it never saw: {}",
+        server.dump()
+    );
     let rest = b.drain(Duration::from_millis(300)).await;
     assert!(rest.is_empty(), "a second answer for id 2: {rest:#?}");
     exits(&mut b).await;

@@ -301,6 +301,7 @@ impl Relay {
             let mut entry = Entry::client(spelling, &msg.method, None);
             entry.progress = jsonrpc::progress_token(&msg.bytes).and_then(|t| IdKey::of(&t));
             entry.seq = seq;
+            entry.queued = true;
             if let Err(refused) = self.pending.try_insert(key, entry) {
                 return self
                     .reply_error(
@@ -312,7 +313,12 @@ impl Relay {
             }
         } else {
             tracing::debug!(kind = ?msg.kind, method = &*msg.method, "client → server");
-            if msg.kind == Kind::Response || msg.is(Kind::Notification, "notifications/cancelled") {
+            let cancel = msg.is(Kind::Notification, "notifications/cancelled");
+            if cancel && self.cancels_queued(&msg) {
+                // The server never saw that request: nothing to tell it.
+                return tracing::debug!("a request cancelled in the stdin queue; never sent");
+            }
+            if msg.kind == Kind::Response || cancel {
                 return self.forward(msg).await;
             }
         }
@@ -320,6 +326,14 @@ impl Relay {
         if !self.queue.push(intake::Queued::Message { msg, seq, room }) {
             tracing::debug!("the stdin queue is closed (shutting down); message dropped");
         }
+    }
+
+    /// Cancels the target of a `notifications/cancelled` if it still waits in the stdin
+    /// queue; `true` if it did.
+    fn cancels_queued(&self, msg: &Msg) -> bool {
+        jsonrpc::cancelled_request_id(&msg.bytes)
+            .and_then(|raw| IdKey::of(&raw))
+            .is_some_and(|k| self.pending.cancel_queued(&k))
     }
 
     /// Hands a message to the lane or to its era's room.

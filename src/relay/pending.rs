@@ -165,6 +165,8 @@ pub struct Entry {
     /// waiting in the stdin queue is known by its key *and* this, so an id the client
     /// reused after a cancellation is never mistaken for the queued one.
     pub seq: u64,
+    /// Still waiting in the stdin queue: nothing of it has been sent.
+    pub queued: bool,
     /// Where its server response goes instead of stdout (see [`Pending::claim`]).
     claim: Option<oneshot::Sender<Bytes>>,
     /// Its share of `--max-in-flight`; released when the entry leaves the table.
@@ -192,6 +194,7 @@ impl Entry {
             modern: false,
             progress: None,
             seq: 0,
+            queued: false,
             claim,
             _permit: permit,
         }
@@ -325,6 +328,7 @@ impl Pending {
         match self.lock().entries.get_mut(key) {
             Some(e) if e.seq == seq => {
                 e._permit = Some(permit);
+                e.queued = false;
                 true
             }
             _ => false,
@@ -413,6 +417,16 @@ impl Pending {
             task.abort();
         }
         Some(entry)
+    }
+
+    /// Removes a request the client cancelled while it still waited in the stdin queue
+    /// (exit two, before anything of it was sent); `false` if it is not such a request.
+    pub fn cancel_queued(&self, key: &IdKey) -> bool {
+        let mut t = self.lock();
+        if !t.entries.get(key).is_some_and(|e| e.queued) {
+            return false;
+        }
+        self.take_locked(&mut t, key).is_some()
     }
 
     /// Removes everything (exit three, at shutdown), stopping every task.
