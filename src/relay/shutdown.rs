@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use super::Relay;
-use super::deadlines::{ANSWER_TIMEOUT, DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET};
+use super::deadlines::{
+    ANSWER_TIMEOUT, DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET, STDOUT_STALL,
+};
 use crate::errors::{self, Failure};
 
 /// Resolves on a stop signal, with its name.
@@ -69,32 +71,37 @@ async fn close(relay: &Relay) {
 }
 
 /// Answers every client request still pending with the shutdown error, as far as stdout
-/// takes them within [`ANSWER_TIMEOUT`]; the rest are dropped (logged). `false` when
-/// stdout did not take them all: it is not being read, and a last flush would only wait.
+/// takes them within [`ANSWER_TIMEOUT`], giving up as soon as it takes none for
+/// [`STDOUT_STALL`]; the rest are dropped (logged). `false` when stdout did not take them
+/// all: it is not being read, and a last flush would only wait.
 async fn answer_all(relay: &Relay, entries: Vec<super::pending::Entry>) -> bool {
     let total = entries.iter().filter(|e| e.is_client()).count();
     let mut answered = 0usize;
     let answering = async {
         for entry in entries.iter().filter(|e| e.is_client()) {
             let message = errors::answer(entry.id(), &Failure::ShuttingDown, &relay.hints());
-            relay.out.send(message).await;
+            // A stdout that takes nothing for a while is not being read: stop waiting.
+            let sent = tokio::time::timeout(STDOUT_STALL, relay.out.send(message)).await;
+            if sent.is_err() {
+                return false;
+            }
             answered += 1;
             // Composing thousands of answers must not starve the DELETE beside it.
             if answered.is_multiple_of(64) {
                 tokio::task::yield_now().await;
             }
         }
+        true
     };
-    if tokio::time::timeout(ANSWER_TIMEOUT, answering)
+    let all = tokio::time::timeout(ANSWER_TIMEOUT, answering)
         .await
-        .is_err()
-    {
+        .unwrap_or(false);
+    if !all {
         tracing::debug!(
             "stdout took {answered} of {total} shutdown answers in time; the rest were dropped"
         );
-        return false;
     }
-    true
+    all
 }
 
 /// Ends the session with a `DELETE`, bounded by [`DELETE_TIMEOUT`].
