@@ -22,8 +22,11 @@
 //!
 //! Client responses and `notifications/cancelled` skip the queue: they need no permit, and a
 //! server waiting on a client's answer must not wait behind requests waiting for permits.
+//! So does any message while the queue is empty (a request only if a permit is free): the
+//! usual case costs no hop through the queue's task, and the order is kept.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -61,6 +64,8 @@ pub(super) enum Queued {
 pub(super) struct Queue {
     tx: mpsc::UnboundedSender<Queued>,
     room: Arc<Semaphore>,
+    /// Messages pushed and not yet handed on.
+    items: AtomicUsize,
 }
 
 impl Queue {
@@ -68,7 +73,8 @@ impl Queue {
     pub fn new() -> (Queue, mpsc::UnboundedReceiver<Queued>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let room = Arc::new(Semaphore::new(QUEUE_BYTES));
-        (Queue { tx, room }, rx)
+        let items = AtomicUsize::new(0);
+        (Queue { tx, room, items }, rx)
     }
 
     /// Waits until the queue has room for a line of `len` bytes, and reserves it.
@@ -85,7 +91,17 @@ impl Queue {
 
     /// Queues a message; `false` when the queue's task is gone (shutdown).
     pub fn push(&self, item: Queued) -> bool {
-        self.tx.send(item).is_ok()
+        self.items.fetch_add(1, Ordering::SeqCst);
+        let sent = self.tx.send(item).is_ok();
+        if !sent {
+            self.items.fetch_sub(1, Ordering::SeqCst);
+        }
+        sent
+    }
+
+    /// Whether nothing waits in the queue: a message may then skip it and keep its order.
+    pub fn is_idle(&self) -> bool {
+        self.items.load(Ordering::SeqCst) == 0
     }
 
     /// Resolves once every queued message has left the queue.
@@ -108,6 +124,7 @@ pub(super) async fn run(relay: Arc<Relay>, mut rx: mpsc::UnboundedReceiver<Queue
                 drop(room);
             }
         }
+        relay.queue.items.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -297,11 +297,18 @@ impl Relay {
                     .reply_error(&spelling, -32602, &format!("Unknown tool: {name}"))
                     .await;
             }
+            // The usual case: nothing waits in the queue and a permit is free, so the
+            // request goes on at once, in order, without the queue's task hop.
+            let permit = match self.queue.is_idle() {
+                true => self.intake.clone().try_acquire_owned().ok(),
+                false => None,
+            };
+            let at_once = permit.is_some();
             seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let mut entry = Entry::client(spelling, &msg.method, None);
+            let mut entry = Entry::client(spelling, &msg.method, permit);
             entry.progress = jsonrpc::progress_token(&msg.bytes).and_then(|t| IdKey::of(&t));
             entry.seq = seq;
-            entry.queued = true;
+            entry.queued = !at_once;
             if let Err(refused) = self.pending.try_insert(key, entry) {
                 return self
                     .reply_error(
@@ -311,6 +318,9 @@ impl Relay {
                     )
                     .await;
             }
+            if at_once {
+                return self.forward(msg).await;
+            }
         } else {
             tracing::debug!(kind = ?msg.kind, method = &*msg.method, "client → server");
             let cancel = msg.is(Kind::Notification, "notifications/cancelled");
@@ -318,7 +328,7 @@ impl Relay {
                 // The server never saw that request: nothing to tell it.
                 return tracing::debug!("a request cancelled in the stdin queue; never sent");
             }
-            if msg.kind == Kind::Response || cancel {
+            if msg.kind == Kind::Response || cancel || self.queue.is_idle() {
                 return self.forward(msg).await;
             }
         }
