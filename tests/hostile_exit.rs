@@ -3,6 +3,10 @@
 //! parent went away), still end the bridge within 3 s, SIGHUP after a `DELETE` of the
 //! session.
 //!
+//! Issue 19 item 2 adds a server flooding notifications (on the GET stream, or on a call's
+//! stream) while the client reads nothing: the bridge is blocked on stdout from end to end
+//! (the flood stalls at the server) when SIGTERM comes.
+//!
 //! The stalled client is the driver with [`Bridge::pause_stdout`]: its end of the pipe stays
 //! open and unread, and the test waits until the pipe holds its whole capacity
 //! (`FIONREAD` against `F_GETPIPE_SZ`) before it signals, so "stdout is full" is an

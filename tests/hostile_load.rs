@@ -313,6 +313,39 @@ async fn a_call_cancelled_in_the_queue_is_never_sent() {
     exits(&mut b).await;
 }
 
+/// Issue 19 item 3, control (passes on the old main too): without `--request-timeout`,
+/// calls written before stdin closes are all sent and answered, also those still waiting in
+/// the queue at EOF (the pump ends only once the queue is empty, as when it read stdin only
+/// as permits freed).
+#[tokio::test]
+async fn calls_queued_at_stdin_eof_are_still_sent_and_answered() {
+    const N: usize = 20;
+    let server = Scripted::start().await;
+    slow_answers(&server);
+    let mut b = ready(&server, &["--max-in-flight", "2"]).await;
+    let all: String = (1..=N).map(|i| call(i) + "\n").collect();
+    b.send_raw(all.as_bytes()).await;
+    let (status, lines) = b.finish(Duration::from_secs(20)).await;
+    assert!(status.is_some(), "still running after EOF:\n{}", b.stderr());
+    let mut ids: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            let v = assert_jsonrpc(l);
+            assert!(v.get("result").is_some(), "not a result: {l}");
+            v["id"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("unexpected id: {l}"))
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=N as u64).collect::<Vec<_>>(),
+        "each call answered once"
+    );
+    assert_eq!(server.matching(is_call).len(), N);
+}
+
 // ----- 10. keep-alive on SSE responses --------------------------------------------------
 
 /// Sends 50 tools/call one after the other, each answered before the next is sent.

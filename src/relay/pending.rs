@@ -623,6 +623,37 @@ mod tests {
         assert!(p.progress_is_stale(&key("\"p1\"")));
     }
 
+    /// A request waiting in the stdin queue is known by key and `seq`: once the client
+    /// cancelled it and reused the id, the queue's copy finds nothing to send or answer.
+    #[test]
+    fn a_queued_request_is_known_by_key_and_seq() {
+        let p = Pending::default();
+        let queued = |seq| {
+            let mut e = Entry::client("5".into(), "tools/call", None);
+            e.seq = seq;
+            e.queued = true;
+            e
+        };
+        p.insert(key("5"), queued(1));
+        assert!(p.cancel_queued(&key("5")), "cancelled while queued");
+        p.insert(key("5"), queued(2));
+        assert!(!p.is_current(&key("5"), 1));
+        assert!(p.take_current(&key("5"), 1).is_none());
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        assert!(!p.attach_permit(&key("5"), 1, permit), "not the queued one");
+        assert_eq!(permits.available_permits(), 1, "the permit went back");
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        assert!(p.attach_permit(&key("5"), 2, permit));
+        assert!(
+            !p.cancel_queued(&key("5")),
+            "sent: no longer cancelled in the queue"
+        );
+        assert!(p.take_current(&key("5"), 2).is_some());
+        assert_eq!(permits.available_permits(), 1);
+        assert_eq!(p.client_count(), 0);
+    }
+
     #[tokio::test]
     async fn drained_resolves_when_the_last_client_request_leaves() {
         let p = std::sync::Arc::new(Pending::default());
