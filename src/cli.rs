@@ -239,13 +239,16 @@ pub struct BridgeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub idle_timeout: u64,
 
-    /// Overall limit, in seconds, on one request: when it passes, the request is answered
-    /// with an error and its exchange closed, however busy the server looks. Default: none.
+    /// Overall limit, in seconds, on one request, counted from the moment it is read from
+    /// stdin (time spent waiting for a --max-in-flight slot included): when it passes, the
+    /// request is answered with an error and its exchange closed, however busy the server
+    /// looks. Default: none.
     #[arg(long, value_name = "SECONDS")]
     pub request_timeout: Option<u64>,
 
-    /// Requests forwarded at once. While this many are unanswered, stdin is not read (the
-    /// pipe is the queue), so memory and connections stay bounded.
+    /// Requests forwarded at once. Further requests wait in a queue of at most 24 MiB; while
+    /// that is full, stdin is not read (the pipe holds the rest), so memory and connections
+    /// stay bounded.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_in_flight: usize,
 

@@ -272,8 +272,13 @@ mod nonblocking {
     }
 }
 
+/// A check made by the writer at the moment a message would be written: `true` withholds it.
+pub type Withhold = Box<dyn FnOnce() -> bool + Send>;
+
 enum Out {
     Message(Bytes),
+    /// Written only if its check, made just before writing, says not to withhold it.
+    Unless(Bytes, Withhold),
     Flush(oneshot::Sender<()>),
 }
 
@@ -305,15 +310,17 @@ impl StdoutWriter {
         }
     }
 
-    /// Queues one message only if the queue has room, never waiting: for shutdown, when a
-    /// client that stopped reading must not hold the bridge. Dropped otherwise (logged).
-    pub fn offer(&self, message: Bytes) {
+    /// Queues one message that the writer withholds if `withhold()` is `true` when its turn
+    /// to be written comes. A decision made there is ordered with every other write: what
+    /// was written before it is known to it, and nothing queued later is written before it
+    /// (a progress notification is checked against answers already written, issue 19).
+    pub async fn send_unless(&self, message: Bytes, withhold: Withhold) {
         let message = match jsonrpc::compact(&message) {
             std::borrow::Cow::Borrowed(_) => message,
             std::borrow::Cow::Owned(v) => Bytes::from(v),
         };
-        if self.tx.try_send(Out::Message(message)).is_err() {
-            tracing::debug!("stdout is not being read; a message was dropped at shutdown");
+        if self.tx.send(Out::Unless(message, withhold)).await.is_err() {
+            tracing::debug!("stdout writer is gone; message dropped");
         }
     }
 
@@ -335,6 +342,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(out: W, mut rx: mpsc::Receiver<Out>) 
     while let Some(item) = rx.recv().await {
         let result = match item {
             Out::Message(m) => write_message(&mut out, &m).await,
+            Out::Unless(m, withhold) => {
+                if withhold() {
+                    tracing::debug!("withheld a message at the moment of writing it");
+                    Ok(())
+                } else {
+                    write_message(&mut out, &m).await
+                }
+            }
             Out::Flush(done) => {
                 let r = out.flush().await;
                 let _ = done.send(());
@@ -412,6 +427,42 @@ mod tests {
         for (os, kind, want) in table {
             assert_eq!(fast_path(os, kind), want, "{os:?} {kind:?}");
         }
+    }
+
+    /// Issue 19 item 4, the mechanism: a progress notification queued while its request
+    /// was pending, whose answer was routed and queued after it, is withheld by the writer,
+    /// because the check is made when its turn to be written comes. (The old writer had no
+    /// such check: the progress, decided "not stale" before the answer was routed, was
+    /// written after the answer whenever its send yielded in between.)
+    #[tokio::test]
+    async fn a_withheld_message_is_decided_when_its_turn_comes() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let w = StdoutWriter::spawn(client);
+        let answered = Arc::new(AtomicBool::new(false));
+        let a = answered.clone();
+        w.send_unless(
+            Bytes::from_static(b"{\"progress\":1}"),
+            Box::new(move || a.load(Ordering::SeqCst)),
+        )
+        .await;
+        let b = answered.clone();
+        w.send_unless(
+            Bytes::from_static(b"{\"progress\":0}"),
+            Box::new(move || !b.load(Ordering::SeqCst)),
+        )
+        .await;
+        // The answer is routed (the request leaves its table) only now, then queued.
+        answered.store(true, Ordering::SeqCst);
+        w.send(Bytes::from_static(b"{\"answer\":1}")).await;
+        w.flush(Duration::from_secs(5)).await;
+        drop(w);
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut server, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(got, b"{\"progress\":0}\n{\"answer\":1}\n");
     }
 
     #[tokio::test]

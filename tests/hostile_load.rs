@@ -170,6 +170,182 @@ async fn intake_is_bounded_to_64_in_flight_by_default() {
     exits(&mut b).await;
 }
 
+// ----- issue 19 item 3: the queue counts against --request-timeout ----------------------
+
+/// Issue 19 item 3: `--request-timeout` bounds the client's wait, the wait for a
+/// `--max-in-flight` permit included. 40 calls are written at once to a server that never
+/// answers one, with `--max-in-flight 2 --request-timeout 2`: every call is answered once,
+/// with the timeout error, about 2 s after it was written, and the calls whose time ran out
+/// in the queue never reach the server. The 20 s bound is for liveness only.
+///
+/// Fails on the old main: a call was read from stdin only when a permit freed, so its clock
+/// started then; the calls timed out two by two every 2 s, the last after 40 s, and each of
+/// the 40 reached the server.
+#[tokio::test]
+async fn request_timeout_counts_the_wait_for_a_permit() {
+    const N: usize = 40;
+    let server = Scripted::start().await;
+    server.always(is_call, |_| Reply::hang());
+    let mut b = ready(&server, &["--max-in-flight", "2", "--request-timeout", "2"]).await;
+    let bound = Duration::from_secs(20);
+    let start = Instant::now();
+    let all: String = (1..=N).map(|i| call(i) + "\n").collect();
+    b.send_raw(all.as_bytes()).await;
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    for k in 0..N {
+        let left = bound.saturating_sub(start.elapsed());
+        let Some(line) = b.recv_within(left).await else {
+            panic!(
+                "only {k} of {N} calls answered within {bound:?} (each should time out about 2 s after it was written); stderr (tail):\n{}",
+                tail(&b.stderr())
+            );
+        };
+        let v = assert_jsonrpc(&line);
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("--request-timeout")),
+            "every call should end with the --request-timeout error: {line}"
+        );
+        let id = v["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("unexpected id: {line}"));
+        assert!(
+            (1..=N as u64).contains(&id),
+            "answer for an id never sent: {line}"
+        );
+        *seen.entry(id).or_default() += 1;
+    }
+    eprintln!(
+        "{N} calls, --max-in-flight 2, --request-timeout 2: all answered after {:?}; {} reached the server",
+        start.elapsed(),
+        server.matching(is_call).len()
+    );
+    assert!(
+        seen.values().all(|c| *c == 1),
+        "ids answered more than once: {seen:?}"
+    );
+    assert_eq!(seen.len(), N, "every id answered once");
+    let sent = server.matching(is_call).len();
+    assert!(
+        sent < N,
+        "all {N} calls reached the server: the ones that timed out in the queue should not"
+    );
+    exits(&mut b).await;
+}
+
+/// Issue 19 item 3, exactly once: a call cancelled while it waits in the queue is never
+/// sent and never answered (nor is the cancellation: the server never saw the call), and
+/// its id can be used again at once. With `--max-in-flight 1`
+/// and the first call hanging, call 2 waits in the queue; the client cancels it and sends a
+/// new call 2, then lets the first one finish: the server sees the new call 2 only, and the
+/// client gets exactly one answer for id 2 (the new call's).
+///
+/// On the old main the cancellation was not even read (stdin is not read while no permit is
+/// free), and the old call 2 went out once the first call ended.
+#[tokio::test]
+async fn a_call_cancelled_in_the_queue_is_never_sent() {
+    let server = Scripted::start().await;
+    let gate = crate::support::scripted::Gate::new();
+    let g = gate.clone();
+    server.once(
+        |r| r.is_rpc("tools/call") && r.json()["id"] == 1,
+        Reply::deferred(async move {
+            g.wait().await;
+            json(200, result_for("1"))
+        }),
+    );
+    server.always(is_call, |r| {
+        json(200, result_for(&r.rpc_id_raw().expect("id")))
+    });
+    let mut b = ready(&server, &["--max-in-flight", "1", "--log-level", "debug"]).await;
+    b.send(&call(1)).await;
+    server.wait_for("call 1", |r| r.is_rpc("tools/call")).await;
+    b.send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"old","arguments":{}}}"#,
+    )
+    .await;
+    b.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#)
+        .await;
+    b.send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"new","arguments":{}}}"#,
+    )
+    .await;
+    // The new call 2 is registered once the old one left the table; then call 1 may end.
+    b.wait_stderr_line(Duration::from_secs(10), |l| {
+        l.contains("client → server") && l.contains("notifications/cancelled")
+    })
+    .await
+    .unwrap_or_else(|| panic!("the cancellation was not read; stderr:\n{}", b.stderr()));
+    gate.open();
+    let (first, _) = b
+        .response_within(&Value::from(1), Duration::from_secs(10), "call 1")
+        .await;
+    assert!(first.contains("done 1"), "{first}");
+    let (second, before) = b
+        .response_within(&Value::from(2), Duration::from_secs(10), "the new call 2")
+        .await;
+    assert!(
+        before.is_empty(),
+        "lines before the answer to call 2: {before:#?}"
+    );
+    assert!(second.contains("done 2"), "{second}");
+    let calls: Vec<String> = server
+        .matching(is_call)
+        .iter()
+        .map(|r| {
+            r.json()["params"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(calls, ["work", "new"], "the server saw: {}", server.dump());
+    assert!(
+        server
+            .matching(|r| r.is_rpc("notifications/cancelled"))
+            .is_empty(),
+        "the server was told of a cancellation for a call it never saw: {}",
+        server.dump()
+    );
+    let rest = b.drain(Duration::from_millis(300)).await;
+    assert!(rest.is_empty(), "a second answer for id 2: {rest:#?}");
+    exits(&mut b).await;
+}
+
+/// Issue 19 item 3, control (passes on the old main too): without `--request-timeout`,
+/// calls written before stdin closes are all sent and answered, also those still waiting in
+/// the queue at EOF (the pump ends only once the queue is empty, as when it read stdin only
+/// as permits freed).
+#[tokio::test]
+async fn calls_queued_at_stdin_eof_are_still_sent_and_answered() {
+    const N: usize = 20;
+    let server = Scripted::start().await;
+    slow_answers(&server);
+    let mut b = ready(&server, &["--max-in-flight", "2"]).await;
+    let all: String = (1..=N).map(|i| call(i) + "\n").collect();
+    b.send_raw(all.as_bytes()).await;
+    let (status, lines) = b.finish(Duration::from_secs(20)).await;
+    assert!(status.is_some(), "still running after EOF:\n{}", b.stderr());
+    let mut ids: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            let v = assert_jsonrpc(l);
+            assert!(v.get("result").is_some(), "not a result: {l}");
+            v["id"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("unexpected id: {l}"))
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=N as u64).collect::<Vec<_>>(),
+        "each call answered once"
+    );
+    assert_eq!(server.matching(is_call).len(), N);
+}
+
 // ----- 10. keep-alive on SSE responses --------------------------------------------------
 
 /// Sends 50 tools/call one after the other, each answered before the next is sent.

@@ -457,3 +457,96 @@ async fn retry_zero_on_the_get_listener_does_not_hot_loop() {
     );
     exits_promptly(&mut b, "after the retry: 0 listener").await;
 }
+
+// ----- issue 19 item 4: progress after the answer, across streams -------------------------
+
+/// How many progress notifications the GET stream carries in one burst.
+const PROGRESS_BURST: usize = 5000;
+/// Calls in a row, each with its burst.
+const PROGRESS_ROUNDS: usize = 6;
+
+fn progress(token: &str, n: usize) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":"{token}","progress":{n}}}}}"#
+    )
+}
+
+/// Issue 19 item 4: progress for a request whose answer arrived on another stream never
+/// follows that answer out. Six calls in a row, each asking for progress with its own token,
+/// each with its POST stream open: the server writes a burst of 5 000 progress
+/// notifications for the call on the GET stream and, right after, the answer on the call's
+/// stream, then a sentinel on the GET stream. The client must see each answer once and no
+/// progress for an answered call after its answer.
+///
+/// Fails on the old main (in 2 of 3 single rounds there, so six rounds make a miss
+/// unlikely; the new code never lets one through): the GET stream's reader decided "not
+/// stale" for a progress notification, then yielded at its send to stdout (tokio's
+/// cooperative budget runs out every 128 sends); the answer was routed and queued
+/// meanwhile, and the notification decided before it went out after it: one stray
+/// notification, the "unknown progress token" the issue saw.
+#[tokio::test]
+async fn progress_on_another_stream_never_follows_the_answer() {
+    let server = Scripted::start().await;
+    let (get_reply, get) = sse_stream();
+    server.once(|r| r.is_get(), get_reply);
+    let mut streams = Vec::new();
+    for _ in 0..PROGRESS_ROUNDS {
+        let (reply, tx) = sse_stream();
+        server.once(is_call, reply);
+        streams.push(tx);
+    }
+    let mut b = ready(&server, &[]).await;
+    server.wait_for("the GET stream", |r| r.is_get()).await;
+    let mut stray = Vec::new();
+    for (round, call_stream) in streams.into_iter().enumerate() {
+        let id = 10 + round;
+        let token = format!("tok{round}");
+        b.send(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"work","arguments":{{}},"_meta":{{"progressToken":"{token}"}}}}}}"#
+        ))
+        .await;
+        server.wait_nth("the call", round, is_call).await;
+        // The call's stream is being read: a first progress on it reaches stdout.
+        call_stream.msg(&progress(&token, 0));
+        let first = b.recv().await;
+        assert!(first.contains(&token), "{first}");
+        let burst: String = (1..=PROGRESS_BURST)
+            .map(|n| format!("data: {}\n\n", progress(&token, n)))
+            .collect();
+        get.send(Sse::Raw(burst));
+        call_stream.msg(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[]}}}}"#
+        ));
+        let sentinel = format!("sentinel {round}");
+        get.msg(&format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":"{sentinel}"}}}}"#
+        ));
+        let mut answered = 0;
+        let mut before = 0;
+        loop {
+            let line = b.recv().await;
+            let v = assert_jsonrpc(&line);
+            if v["params"]["data"] == sentinel.as_str() {
+                break;
+            }
+            if v["id"] == id {
+                answered += 1;
+            } else if v["params"]["progressToken"] == token.as_str() {
+                if answered > 0 {
+                    stray.push(line);
+                } else {
+                    before += 1;
+                }
+            }
+        }
+        eprintln!(
+            "round {round}: {before} of {PROGRESS_BURST} progress notifications before the answer"
+        );
+        assert_eq!(answered, 1, "call {id} answered {answered} times");
+    }
+    assert!(
+        stray.is_empty(),
+        "progress for answered calls reached the client after their answers: {stray:#?}"
+    );
+    exits_promptly(&mut b, "after the bursts").await;
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use reqwest::Url;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::deadlines::Deadlines;
@@ -87,7 +87,8 @@ pub(super) struct Lane {
 pub(crate) struct Relay {
     pub upstream: Upstream,
     pub out: StdoutWriter,
-    pub pending: Pending,
+    /// Shared with the stdout writer, which checks progress against it (see `deliver`).
+    pub pending: Arc<Pending>,
     pub session: Session,
     pub(super) era: Mutex<Era>,
     pub(super) lane: Lane,
@@ -105,7 +106,36 @@ pub(crate) struct Relay {
     pub deadlines: Deadlines,
     /// `--max-in-flight` permits; a client request holds one until it is answered.
     pub(super) intake: Arc<Semaphore>,
+    /// What the pump read, waiting for its turn (see `intake`).
+    pub(super) queue: Queue,
+    /// Registration numbers of client requests (see [`Entry::seq`](super::pending::Entry)).
+    pub(super) seq: AtomicU64,
     pub(super) private_ids: AtomicU64,
+}
+
+/// One message read from stdin and registered, waiting for its turn in the stdin queue
+/// (behaviour: `intake.rs`).
+pub(super) enum Queued {
+    Message {
+        msg: Msg,
+        /// The request's registration number (0 for notifications).
+        seq: u64,
+        room: Arc<OwnedSemaphorePermit>,
+    },
+    /// A 2025-03-26 batch, sent as one POST (its requests register when it leaves).
+    Batch {
+        line: Bytes,
+        items: Vec<Bytes>,
+        room: Arc<OwnedSemaphorePermit>,
+    },
+}
+
+/// The pump's end of the stdin queue (behaviour: `intake.rs`).
+pub(super) struct Queue {
+    pub(super) tx: mpsc::UnboundedSender<Queued>,
+    pub(super) room: Arc<Semaphore>,
+    /// Messages pushed and not yet handed on.
+    pub(super) items: AtomicUsize,
 }
 
 /// The standalone GET stream's one listening task (behaviour: `listener.rs`).

@@ -35,6 +35,11 @@ pub const MAX_LISTENER_FAILURES: u32 = 5;
 pub const EOF_GRACE: Duration = Duration::from_millis(800);
 /// The most a session `DELETE` may take at shutdown.
 pub const DELETE_TIMEOUT: Duration = Duration::from_millis(700);
+/// The most shutdown waits for stdout to take the error answers of pending requests (at
+/// the same time as the `DELETE`).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_millis(700);
+/// At shutdown, a stdout that takes no message for this long is taken as not being read.
+pub const STDOUT_STALL: Duration = Duration::from_millis(100);
 /// The most shutdown waits for stdout to take the last messages.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_millis(200);
 /// The whole shutdown after a signal or the grace period, whatever stdout and the server do.

@@ -118,12 +118,25 @@ impl Relay {
     ) -> Option<IdKey> {
         if e.kind != Kind::Response {
             let method = e.method.as_deref().unwrap_or("");
-            if method == "notifications/progress" && self.progress_is_stale(message) {
-                tracing::debug!("withheld a progress notification for a finished request");
-                return None;
-            }
+            let token = (method == "notifications/progress")
+                .then(|| jsonrpc::progress_token(message).and_then(|t| IdKey::of(&t)))
+                .flatten();
             tracing::debug!(method, "server → client");
-            self.out.send(message.clone()).await;
+            match token {
+                Some(token) => {
+                    if self.pending.progress_is_stale(&token) {
+                        tracing::debug!("withheld a progress notification for a finished request");
+                        return None;
+                    }
+                    // Checked again by the stdout writer when its turn comes: the answer may
+                    // be routed (on another stream) between now and then, and once an answer
+                    // is routed, its progress must not follow it out (issue 19).
+                    let pending = self.pending.clone();
+                    let stale = Box::new(move || pending.progress_is_stale(&token));
+                    self.out.send_unless(message.clone(), stale).await;
+                }
+                None => self.out.send(message.clone()).await,
+            }
             return None;
         }
         let key = match force {
@@ -161,13 +174,6 @@ impl Relay {
                 None
             }
         }
-    }
-
-    /// Whether a progress notification's request was already answered or cancelled.
-    fn progress_is_stale(&self, message: &[u8]) -> bool {
-        jsonrpc::progress_token(message)
-            .and_then(|t| IdKey::of(&t))
-            .is_some_and(|k| self.pending.progress_is_stale(&k))
     }
 
     /// Writes the answer of a request that has left the pending table (its id already

@@ -27,6 +27,7 @@
 mod context;
 mod deadlines;
 mod deliver;
+mod intake;
 mod legacy;
 mod listener;
 pub mod pending;
@@ -41,7 +42,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::io::BufReader;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::cli::TransportKind;
 use crate::config::Settings;
@@ -65,10 +66,11 @@ pub async fn run(settings: Settings) -> i32 {
         }
     };
     let (lane_tx, lane_rx) = mpsc::unbounded_channel();
+    let (queue, queue_rx) = context::Queue::new();
     let relay = Arc::new(Relay {
         upstream,
         out: StdoutWriter::spawn(crate::stdio::stdout()),
-        pending: Pending::default(),
+        pending: Arc::new(Pending::default()),
         session: Session::default(),
         era: Mutex::new(Era::Session),
         lane: Lane {
@@ -90,16 +92,19 @@ pub async fn run(settings: Settings) -> i32 {
             request: settings.request_timeout,
         },
         intake: Arc::new(Semaphore::new(settings.max_in_flight)),
+        queue,
+        seq: AtomicU64::new(0),
         private_ids: AtomicU64::new(0),
     });
     let lane = tokio::spawn(relay.clone().run_lane(lane_rx));
+    let queue = tokio::spawn(intake::run(relay.clone(), queue_rx));
     let reader = LineReader::new(
         BufReader::with_capacity(64 * 1024, crate::stdio::stdin()),
         settings.max_message_bytes,
     );
-    let pump = tokio::spawn(relay.clone().pump(reader));
+    let mut pump = tokio::spawn(relay.clone().pump(reader));
     let grace = tokio::select! {
-        r = pump => {
+        r = &mut pump => {
             match r {
                 Ok(Ok(())) => tracing::debug!("stdin closed"),
                 Ok(Err(e)) => tracing::warn!("stdin failed: {e}"),
@@ -112,6 +117,10 @@ pub async fn run(settings: Settings) -> i32 {
             std::time::Duration::ZERO
         }
     };
+    // Nothing more is read, and nothing more leaves the stdin queue: what waits there is
+    // answered by the shutdown (at EOF the queue is empty already).
+    pump.abort();
+    queue.abort();
     shutdown::shutdown(&relay, grace).await;
     lane.abort();
     0
@@ -126,7 +135,13 @@ impl Relay {
     {
         while let Some(line) = reader.next_line().await? {
             match line {
-                Line::Message(bytes) => self.intake(Bytes::from(bytes)).await,
+                Line::Message(bytes) => {
+                    // Stop reading while the queue is full (the pipe then holds the rest).
+                    let Some(room) = self.queue.room_for(bytes.len()).await else {
+                        break;
+                    };
+                    self.intake(Bytes::from(bytes), &room).await
+                }
                 Line::TooLong { len, head } => {
                     tracing::warn!(
                         "stdin: dropped a {len}-byte line, larger than --max-message-bytes"
@@ -140,16 +155,19 @@ impl Relay {
                 }
             }
         }
+        // EOF: what was read still goes out before the end begins, as when stdin was read
+        // only as fast as requests were sent.
+        self.queue.emptied().await;
         Ok(())
     }
 
     /// Classifies one stdin line and admits each message in it.
-    async fn intake(self: &Arc<Self>, line: Bytes) {
+    async fn intake(self: &Arc<Self>, line: Bytes, room: &Arc<OwnedSemaphorePermit>) {
         let items: Vec<Bytes> = match jsonrpc::parse(&line) {
             Err(invalid) => return self.reject(invalid).await,
             Ok(Payload::Single(e)) => {
                 let msg = Msg::of(line.clone(), &e);
-                return self.admit(msg).await;
+                return self.admit(msg, room).await;
             }
             Ok(Payload::Batch(items)) => items
                 .iter()
@@ -169,13 +187,16 @@ impl Relay {
             && matches!(self.era(), Era::Session)
             && !items.iter().any(refused)
         {
-            return streamable::batch(self, line, items).await;
+            let room = room.clone();
+            self.queue
+                .push(context::Queued::Batch { line, items, room });
+            return;
         }
         for item in items {
             match jsonrpc::utf8(&item).map(jsonrpc::parse_single) {
                 Some(Ok(e)) => {
                     let msg = Msg::of(item.clone(), &e);
-                    self.admit(msg).await
+                    self.admit(msg, room).await
                 }
                 Some(Err(invalid)) => self.reject(invalid).await,
                 None => {}
@@ -183,9 +204,10 @@ impl Relay {
         }
     }
 
-    /// Registers a request (holding a `--max-in-flight` permit) and hands the message to
-    /// the lane or to its era's room.
-    async fn admit(self: &Arc<Self>, mut msg: Msg) {
+    /// Registers a request in the pending table (its clock starts now) and queues the
+    /// message; client responses and cancellations go on at once (see [`intake`]).
+    async fn admit(self: &Arc<Self>, mut msg: Msg, room: &Arc<OwnedSemaphorePermit>) {
+        let mut seq = 0;
         if msg.kind == Kind::Request {
             let (Some(spelling), Some(key)) = (msg.spelling.take(), msg.id.clone()) else {
                 return self
@@ -196,9 +218,18 @@ impl Relay {
                 tracing::debug!(id = &*spelling, "refused a tools/call: {why}");
                 return self.reply_error(&spelling, -32602, &why).await;
             }
-            let permit = self.intake.clone().acquire_owned().await.ok();
+            // The usual case: nothing waits in the queue and a permit is free, so the
+            // request goes on at once, in order, without the queue's task hop.
+            let permit = match self.queue.is_idle() {
+                true => self.intake.clone().try_acquire_owned().ok(),
+                false => None,
+            };
+            let at_once = permit.is_some();
+            seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
             let mut entry = Entry::client(spelling, &msg.method, permit);
             entry.progress = jsonrpc::progress_token(&msg.bytes).and_then(|t| IdKey::of(&t));
+            entry.seq = seq;
+            entry.queued = !at_once;
             if let Err(refused) = self.pending.try_insert(key, entry) {
                 return self
                     .reply_error(
@@ -208,11 +239,38 @@ impl Relay {
                     )
                     .await;
             }
+            if at_once {
+                return self.forward(msg).await;
+            }
         } else if let Some(why) = self.tool_call_refusal(&msg) {
             return tracing::warn!("dropped a tools/call notification: {why}");
         } else {
             tracing::debug!(kind = ?msg.kind, method = &*msg.method, "client → server");
+            let cancel = msg.is(Kind::Notification, "notifications/cancelled");
+            if cancel && self.cancels_queued(&msg) {
+                // The server never saw that request: nothing to tell it.
+                return tracing::debug!("a request cancelled in the stdin queue; never sent");
+            }
+            if msg.kind == Kind::Response || cancel || self.queue.is_idle() {
+                return self.forward(msg).await;
+            }
         }
+        let room = room.clone();
+        if !self.queue.push(context::Queued::Message { msg, seq, room }) {
+            tracing::debug!("the stdin queue is closed (shutting down); message dropped");
+        }
+    }
+
+    /// Cancels the target of a `notifications/cancelled` if it still waits in the stdin
+    /// queue; `true` if it did.
+    fn cancels_queued(&self, msg: &Msg) -> bool {
+        jsonrpc::cancelled_request_id(&msg.bytes)
+            .and_then(|raw| IdKey::of(&raw))
+            .is_some_and(|k| self.pending.cancel_queued(&k))
+    }
+
+    /// Hands a message to the lane or to its era's room.
+    async fn forward(self: &Arc<Self>, msg: Msg) {
         if self.needs_lane(&msg) {
             self.lane.queued.fetch_add(1, Ordering::SeqCst);
             if let Err(mpsc::error::SendError(msg)) = self.lane.tx.send(msg) {

@@ -161,6 +161,12 @@ pub struct Entry {
     pub modern: bool,
     /// Its `params._meta.progressToken`, if it asked for progress.
     pub progress: Option<IdKey>,
+    /// Which reading of stdin registered it (0 for the bridge's own requests): a request
+    /// waiting in the stdin queue is known by its key *and* this, so an id the client
+    /// reused after a cancellation is never mistaken for the queued one.
+    pub seq: u64,
+    /// Still waiting in the stdin queue: nothing of it has been sent.
+    pub queued: bool,
     /// Where its server response goes instead of stdout (see [`Pending::claim`]).
     claim: Option<oneshot::Sender<Bytes>>,
     /// Its share of `--max-in-flight`; released when the entry leaves the table.
@@ -187,6 +193,8 @@ impl Entry {
             task: None,
             modern: false,
             progress: None,
+            seq: 0,
+            queued: false,
             claim,
             _permit: permit,
         }
@@ -309,6 +317,38 @@ impl Pending {
         self.lock().entries.contains_key(key)
     }
 
+    /// Whether the request registered as (`key`, `seq`) is still pending.
+    pub fn is_current(&self, key: &IdKey, seq: u64) -> bool {
+        self.lock().entries.get(key).is_some_and(|e| e.seq == seq)
+    }
+
+    /// Hands a `--max-in-flight` permit to the queued request (`key`, `seq`); `false` (and
+    /// the permit dropped) when it left the table meanwhile.
+    pub fn attach_permit(&self, key: &IdKey, seq: u64, permit: OwnedSemaphorePermit) -> bool {
+        match self.lock().entries.get_mut(key) {
+            Some(e) if e.seq == seq => {
+                e._permit = Some(permit);
+                e.queued = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// When the pending request `key` was read from stdin (its `--request-timeout` clock).
+    pub fn started(&self, key: &IdKey) -> Option<Instant> {
+        self.lock().entries.get(key).map(|e| e.started)
+    }
+
+    /// Removes the queued request (`key`, `seq`) to answer it, if it is still that one.
+    pub fn take_current(&self, key: &IdKey, seq: u64) -> Option<Entry> {
+        let mut t = self.lock();
+        if t.entries.get(key).is_none_or(|e| e.seq != seq) {
+            return None;
+        }
+        self.take_locked(&mut t, key)
+    }
+
     pub fn is_modern(&self, key: &IdKey) -> bool {
         self.lock().entries.get(key).is_some_and(|e| e.modern)
     }
@@ -377,6 +417,16 @@ impl Pending {
             task.abort();
         }
         Some(entry)
+    }
+
+    /// Removes a request the client cancelled while it still waited in the stdin queue
+    /// (exit two, before anything of it was sent); `false` if it is not such a request.
+    pub fn cancel_queued(&self, key: &IdKey) -> bool {
+        let mut t = self.lock();
+        if !t.entries.get(key).is_some_and(|e| e.queued) {
+            return false;
+        }
+        self.take_locked(&mut t, key).is_some()
     }
 
     /// Removes everything (exit three, at shutdown), stopping every task.
@@ -571,6 +621,37 @@ mod tests {
         );
         p.take(&key("2"));
         assert!(p.progress_is_stale(&key("\"p1\"")));
+    }
+
+    /// A request waiting in the stdin queue is known by key and `seq`: once the client
+    /// cancelled it and reused the id, the queue's copy finds nothing to send or answer.
+    #[test]
+    fn a_queued_request_is_known_by_key_and_seq() {
+        let p = Pending::default();
+        let queued = |seq| {
+            let mut e = Entry::client("5".into(), "tools/call", None);
+            e.seq = seq;
+            e.queued = true;
+            e
+        };
+        p.insert(key("5"), queued(1));
+        assert!(p.cancel_queued(&key("5")), "cancelled while queued");
+        p.insert(key("5"), queued(2));
+        assert!(!p.is_current(&key("5"), 1));
+        assert!(p.take_current(&key("5"), 1).is_none());
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        assert!(!p.attach_permit(&key("5"), 1, permit), "not the queued one");
+        assert_eq!(permits.available_permits(), 1, "the permit went back");
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        assert!(p.attach_permit(&key("5"), 2, permit));
+        assert!(
+            !p.cancel_queued(&key("5")),
+            "sent: no longer cancelled in the queue"
+        );
+        assert!(p.take_current(&key("5"), 2).is_some());
+        assert_eq!(permits.available_permits(), 1);
+        assert_eq!(p.client_count(), 0);
     }
 
     #[tokio::test]

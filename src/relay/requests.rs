@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
@@ -32,11 +33,17 @@ impl Relay {
         let this = self.clone();
         let k = key.clone();
         let limit = self.deadlines.request;
+        // The clock started when the request was read from stdin, not now: time spent in
+        // the stdin queue waiting for a --max-in-flight permit counts (issue 19).
+        let started = self.pending.started(key).unwrap_or_else(Instant::now);
         let task = async move {
             let outcome = match limit {
-                Some(limit) => tokio::time::timeout(limit, work)
-                    .await
-                    .unwrap_or(Err(Failure::RequestTimeout(limit))),
+                Some(limit) => {
+                    let deadline = tokio::time::Instant::from_std(started + limit);
+                    tokio::time::timeout_at(deadline, work)
+                        .await
+                        .unwrap_or(Err(Failure::RequestTimeout(limit)))
+                }
                 None => work.await,
             };
             if let Err(failure) = outcome {
@@ -51,9 +58,14 @@ impl Relay {
 
     /// Answers `key` with the error `failure` maps to, if it is still pending.
     pub async fn fail(&self, key: &IdKey, failure: &Failure) {
-        let Some(entry) = self.pending.take(key) else {
-            return;
-        };
+        if let Some(entry) = self.pending.take(key) {
+            self.fail_entry(entry, failure).await;
+        }
+    }
+
+    /// Answers a request already removed from the pending table with the error `failure`
+    /// maps to (nothing for the bridge's own requests).
+    pub async fn fail_entry(&self, entry: super::pending::Entry, failure: &Failure) {
         if !entry.is_client() {
             return; // the bridge's own request: its claimant learns from the closed channel
         }

@@ -4,14 +4,18 @@
 //! shutdown on Windows).
 //!
 //! Invariant: shutdown finishes within [`SHUTDOWN_BUDGET`] whatever stdout and the server
-//! do. Every request still pending is answered with an error, but only as far as stdout
-//! takes it without waiting (a client that stopped reading cannot hold the bridge); the
-//! session's `DELETE` is sent with its own short limit; stdout gets a bounded last flush.
+//! do. Every request still pending (those waiting in the stdin queue included) is answered
+//! with an error, as far as stdout takes it within [`ANSWER_TIMEOUT`] (a client that
+//! stopped reading cannot hold the bridge); the session's `DELETE` goes out beside those
+//! answers, with its own short limit; stdout gets a bounded last flush. Nothing here writes
+//! stdout except through its owner, so a line cut short by the exit can only be the last.
 
 use std::time::Duration;
 
 use super::context::Relay;
-use super::deadlines::{DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET};
+use super::deadlines::{
+    ANSWER_TIMEOUT, DELETE_TIMEOUT, FLUSH_TIMEOUT, SHUTDOWN_BUDGET, STDOUT_STALL,
+};
 use crate::errors::{self, Failure};
 
 /// An event of the OS that asks the bridge to stop. Each one takes the same bounded
@@ -173,24 +177,63 @@ pub async fn shutdown(relay: &Relay, grace: Duration) {
 }
 
 async fn close(relay: &Relay) {
-    for entry in relay.pending.drain() {
-        if entry.is_client() {
-            let message = errors::answer(entry.id(), &Failure::ShuttingDown, &relay.hints());
-            relay.out.offer(message);
-        }
-    }
+    let entries = relay.pending.drain();
     relay.listener.stop();
     relay.legacy.close();
     relay.translated.reset();
-    if relay.session.has_session_id() {
-        let (headers, _) = relay.session.snapshot();
-        match tokio::time::timeout(DELETE_TIMEOUT, relay.upstream.delete(&headers)).await {
-            Ok(Ok(status)) => tracing::debug!("session DELETE answered {status}"),
-            Ok(Err(e)) => tracing::debug!("session DELETE failed: {e:?}"),
-            Err(_) => tracing::debug!("session DELETE timed out"),
-        }
+    // The session's DELETE and the answers go together: a long table (the stdin queue holds
+    // thousands of requests) or a stdout that takes nothing cannot hold the DELETE back.
+    let (taken, ()) = tokio::join!(answer_all(relay, entries), end_session(relay));
+    if taken {
+        relay.out.flush(FLUSH_TIMEOUT).await;
     }
-    relay.out.flush(FLUSH_TIMEOUT).await;
+}
+
+/// Answers every client request still pending with the shutdown error, as far as stdout
+/// takes them within [`ANSWER_TIMEOUT`], giving up as soon as it takes none for
+/// [`STDOUT_STALL`]; the rest are dropped (logged). `false` when stdout did not take them
+/// all: it is not being read, and a last flush would only wait.
+async fn answer_all(relay: &Relay, entries: Vec<super::pending::Entry>) -> bool {
+    let total = entries.iter().filter(|e| e.is_client()).count();
+    let mut answered = 0usize;
+    let answering = async {
+        for entry in entries.iter().filter(|e| e.is_client()) {
+            let message = errors::answer(entry.id(), &Failure::ShuttingDown, &relay.hints());
+            // A stdout that takes nothing for a while is not being read: stop waiting.
+            let sent = tokio::time::timeout(STDOUT_STALL, relay.out.send(message)).await;
+            if sent.is_err() {
+                return false;
+            }
+            answered += 1;
+            // Composing thousands of answers must not starve the DELETE beside it.
+            if answered.is_multiple_of(64) {
+                tokio::task::yield_now().await;
+            }
+        }
+        true
+    };
+    let all = tokio::time::timeout(ANSWER_TIMEOUT, answering)
+        .await
+        .unwrap_or(false);
+    if !all {
+        tracing::debug!(
+            "stdout took {answered} of {total} shutdown answers in time; the rest were dropped"
+        );
+    }
+    all
+}
+
+/// Ends the session with a `DELETE`, bounded by [`DELETE_TIMEOUT`].
+async fn end_session(relay: &Relay) {
+    if !relay.session.has_session_id() {
+        return;
+    }
+    let (headers, _) = relay.session.snapshot();
+    match tokio::time::timeout(DELETE_TIMEOUT, relay.upstream.delete(&headers)).await {
+        Ok(Ok(status)) => tracing::debug!("session DELETE answered {status}"),
+        Ok(Err(e)) => tracing::debug!("session DELETE failed: {e:?}"),
+        Err(_) => tracing::debug!("session DELETE timed out"),
+    }
 }
 
 #[cfg(test)]

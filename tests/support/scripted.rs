@@ -116,6 +116,8 @@ enum ReplyBody {
     Full(Vec<u8>),
     Stream(mpsc::UnboundedReceiver<Chunk>),
     Deferred(BoxFut<Reply>),
+    /// Produced chunk by chunk as the HTTP layer asks for more (back-pressured).
+    Lazy(Pin<Box<dyn futures::Stream<Item = Bytes> + Send + 'static>>),
 }
 
 enum Chunk {
@@ -661,6 +663,9 @@ impl Scripted {
                     }
                 }))
             }
+            ReplyBody::Lazy(s) => {
+                Body::from_stream(futures::StreamExt::map(s, Ok::<Bytes, std::io::Error>))
+            }
             ReplyBody::Deferred(_) => unreachable!(),
         };
         let tick = self.now_tick();
@@ -982,5 +987,31 @@ impl Scripted {
             peak = peak.max(open);
         }
         peak as usize
+    }
+}
+
+// ----- floods (tests/hostile_exit.rs) -------------------------------------------------------
+
+/// A 200 `text/event-stream` reply of `count` events, the `n`-th carrying `data(n)`, made
+/// only as fast as the client reads them: hyper asks for the next event when the socket
+/// took the last one, so a client that stops reading stops the flood, and the server holds
+/// no backlog. `pulled` counts the events handed to the HTTP layer so far, so a test can
+/// see the moment the client stopped taking them in.
+pub fn sse_flood(
+    count: usize,
+    data: impl Fn(usize) -> String + Send + Sync + 'static,
+    pulled: Arc<AtomicUsize>,
+) -> Reply {
+    let events = futures::StreamExt::map(futures::stream::iter(0..count), move |n| {
+        pulled.fetch_add(1, Ordering::SeqCst);
+        Bytes::from(format!("data: {}\n\n", data(n)))
+    });
+    Reply {
+        status: StatusCode::OK,
+        headers: vec![
+            ("content-type".into(), "text/event-stream".into()),
+            ("cache-control".into(), "no-cache".into()),
+        ],
+        body: ReplyBody::Lazy(Box::pin(events)),
     }
 }
