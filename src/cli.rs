@@ -75,7 +75,8 @@ pub enum Command {
         bridge: BridgeArgs,
     },
     /// OAuth sign-ins for servers that use OAuth: `status`, `login`, `logout`. Tokens are
-    /// stored in the user's config dir (wazion-mcp/oauth/, one 0600 file per server).
+    /// stored in the bridge's config folder (oauth/ in it, one file per server, 0600 on macOS and
+    /// Linux; see docs/platforms.md).
     Auth {
         #[command(subcommand)]
         action: AuthAction,
