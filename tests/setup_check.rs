@@ -13,17 +13,9 @@ use serde_json::Value;
 const SECRET: &str = "check-secret-token";
 
 fn command(args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
+    // The bridge's own folders: never the developer's (on every OS).
+    let mut cmd = crate::support::driver::wazion_command();
     cmd.args(args)
-        // The bridge's own folders: never the developer's (on every OS).
-        .env(
-            "WAZION_MCP_CONFIG_DIR",
-            crate::support::driver::fresh_cache_dir().join("config"),
-        )
-        .env(
-            "WAZION_MCP_CACHE_DIR",
-            crate::support::driver::fresh_cache_dir(),
-        )
         .env_remove("WAZION_TOKEN")
         .env_remove("RUST_LOG")
         .env_remove("HTTPS_PROXY")

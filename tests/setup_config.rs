@@ -14,7 +14,8 @@ const PLACEHOLDER: &str = "<paste your token here>";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/clients");
 
 fn wazion(home: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp"))
+    // The bridge's own folders: never the developer's (on every OS).
+    crate::support::driver::wazion_command()
         .args(args)
         .current_dir(home)
         .env("HOME", home)
@@ -23,15 +24,6 @@ fn wazion(home: &Path, args: &[&str]) -> Output {
         .env_remove("APPDATA")
         .env_remove("LOCALAPPDATA")
         .env_remove("XDG_CONFIG_HOME")
-        // The bridge's own folders: never the developer's (on every OS).
-        .env(
-            "WAZION_MCP_CONFIG_DIR",
-            crate::support::driver::fresh_cache_dir().join("config"),
-        )
-        .env(
-            "WAZION_MCP_CACHE_DIR",
-            crate::support::driver::fresh_cache_dir(),
-        )
         .env_remove("CODEX_HOME")
         .env_remove("CLAUDE_CONFIG_DIR")
         .env_remove("GEMINI_CLI_HOME")

@@ -48,6 +48,16 @@ pub fn fresh_cache_dir() -> std::path::PathBuf {
         .join(format!("{}-{n}", std::process::id()))
 }
 
+/// A command for the built binary whose own folders (config and cache) are fresh throw-away
+/// ones, on every OS: the `WAZION_MCP_*` overrides win over `XDG_*`, which `dirs` reads on
+/// Linux only, so no test writes into the developer's real folders.
+pub fn wazion_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wazion-mcp"));
+    cmd.env("WAZION_MCP_CONFIG_DIR", fresh_cache_dir().join("config"))
+        .env("WAZION_MCP_CACHE_DIR", fresh_cache_dir());
+    cmd
+}
+
 /// A fresh cache directory in which `url` is remembered as a 2025-era server, so the bridge
 /// sends the client's `initialize` first, as every start after the first does. Most tests
 /// are about what follows the handshake; the tests of the era probe start with
