@@ -5,8 +5,8 @@
 //! It sits below the rooms: `mod.rs` (the pump, the lane, the one `Era` match) and the rooms
 //! (`streamable`, `stateless`, `translated`, `legacy`) import it, and it imports none of
 //! them, so the way down is one-way. Each room's state is declared here as plain data
-//! ([`Listener`], [`Legacy`], [`TranslatedState`]); the behaviour on it is an `impl` block in
-//! the room's own file.
+//! ([`Listener`], [`Legacy`], [`TranslatedState`]), and so is the stdin queue's ([`Queue`],
+//! [`Queued`]); the behaviour on it is an `impl` block in the owner's own file.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
