@@ -5,7 +5,7 @@
 //! Invariants: every word is quoted for the shell it is printed for (`shlex` for POSIX; for
 //! PowerShell single quotes, which expand nothing, with `'` doubled); a JSON argument given to
 //! a native program from PowerShell survives both argument-passing modes (see
-//! [`Shell::native_json_arg`]); a path to a program with a space runs through PowerShell's `&`.
+//! [`Shell::native_json_command`]); a path to a program with a space runs through PowerShell's `&`.
 //!
 //! The PowerShell quoting is written here rather than taken from a crate: the crates that
 //! quote for PowerShell (none well kept that we found) stop at single quotes, while the

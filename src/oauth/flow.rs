@@ -11,7 +11,7 @@
 //!   token-endpoint errors are reduced to the server's `error` and `error_description`.
 //!
 //! `oauth2` 5 ships an adapter for reqwest 0.12 only; the bridge uses reqwest 0.13, so the
-//! adapter ([`http_call`]) is written here: `oauth2` accepts any async function from
+//! adapter (`http_call`) is written here: `oauth2` accepts any async function from
 //! `http::Request<Vec<u8>>` to `http::Response<Vec<u8>>` as its client. Dynamic Client
 //! Registration (RFC 7591) is not in `oauth2` (only in `openidconnect`, which would bring a
 //! JOSE stack for one POST), so it is one JSON POST here.

@@ -598,7 +598,7 @@ fn retire(retired: &mut std::collections::VecDeque<String>, old: String) {
 /// `auth logout`: revokes the stored tokens (RFC 7009) at the issuer that issued them, when
 /// its metadata (fetched under the same rules as a sign-in, `issuer` checked) offers a
 /// `revocation_endpoint`. `Ok(None)`: it offers none; `Ok(Some(n))`: `n` tokens revoked.
-/// Bounded by [`AS_REQUEST_TIMEOUT`] as a whole.
+/// Bounded by `AS_REQUEST_TIMEOUT` as a whole.
 pub async fn revoke_stored(
     server: &Url,
     stored: &Stored,
