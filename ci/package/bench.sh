@@ -34,17 +34,8 @@ mkdir -p "$B/home" "$B/verdaccio"
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 REG=http://127.0.0.1:$port/
 
-# The registry's answers, read with Node's fetch (no curl needed).
-ping() { node -e 'fetch(process.argv[1] + "-/ping").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$REG"; }
-add_user() { # name password: prints the token of a new registry user
-  # shellcheck disable=SC2016 # JavaScript, not shell
-  node -e '
-    const [reg, name, password] = process.argv.slice(1);
-    fetch(`${reg}-/user/org.couchdb.user:${name}`, { method: "PUT", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name, password }) })
-      .then((r) => r.json()).then((j) => console.log(j.token));
-  ' "$REG" "$1" "$2"
-}
+# shellcheck source=registry.sh source-path=SCRIPTDIR
+. "$ROOT/ci/package/registry.sh" # ping, add_user (against $REG)
 verdaccio_up() { # uplink: yes/no
   {
     echo "storage: $B/verdaccio/storage"

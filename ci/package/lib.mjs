@@ -115,3 +115,29 @@ export async function waitFor(cond, what) {
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+// Runs `tests` ([{name, fn}]) one by one, each bounded (60 s), printing `PASS  label: name` or
+// `FAIL  label: name` and then `label: N passed, N failed`; exits 0 only if none failed.
+// TEST_FILTER=text runs only the tests whose name contains it.
+export async function runTests(label, tests) {
+  let passed = 0;
+  let failed = 0;
+  const bounded = (fn) => {
+    let timer;
+    const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out after 60 s')), 60000); });
+    return Promise.race([Promise.resolve().then(fn), limit]).finally(() => clearTimeout(timer));
+  };
+  for (const { name, fn } of tests) {
+    if (process.env.TEST_FILTER && !name.includes(process.env.TEST_FILTER)) continue;
+    try {
+      await bounded(fn);
+      passed += 1;
+      console.log(`PASS  ${label}: ${name}`);
+    } catch (err) {
+      failed += 1;
+      console.log(`FAIL  ${label}: ${name}\n    ${String(err.stack || err).split('\n').join('\n    ')}`);
+    }
+  }
+  console.log(`${label}: ${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { getMcpConfigForManifest } from '@anthropic-ai/mcpb';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { deletesSeen, waitFor, WAZION_401 } from './lib.mjs';
+import { deletesSeen, runTests, waitFor, WAZION_401 } from './lib.mjs';
 
 const { BUNDLE_DIR, DEMO_URL, DEMO_LOG, WAZ_URL } = process.env;
 const manifest = JSON.parse(readFileSync(join(BUNDLE_DIR, 'manifest.json'), 'utf8'));
@@ -95,24 +95,4 @@ test('a wrong token in the field: the server\'s 401 message reaches the client w
   }
 });
 
-let passed = 0;
-let failed = 0;
-// Each test bounded (60 s); TEST_FILTER=text runs only the tests whose name contains it.
-const bounded = (fn) => {
-  let timer;
-  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out after 60 s')), 60000); });
-  return Promise.race([Promise.resolve().then(fn), limit]).finally(() => clearTimeout(timer));
-};
-for (const { name, fn } of tests) {
-  if (process.env.TEST_FILTER && !name.includes(process.env.TEST_FILTER)) continue;
-  try {
-    await bounded(fn);
-    passed += 1;
-    console.log(`PASS  mcpb: ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL  mcpb: ${name}\n    ${String(err.stack || err).split('\n').join('\n    ')}`);
-  }
-}
-console.log(`mcpb: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await runTests('mcpb', tests);

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { RawBridge, deletesSeen, waitFor, WAZION_401, run } from './lib.mjs';
+import { RawBridge, deletesSeen, run, runTests, waitFor, WAZION_401 } from './lib.mjs';
 
 const { LAUNCHER, LAUNCHER_NOOPT, BIN, DEMO_URL, DEMO_LOG, WAZ_URL, SCRATCH } = process.env;
 // CI builds on glibc Linux, so the host's package is the -gnu one (platform_of in scripts/package.sh).
@@ -233,24 +233,4 @@ test('the launcher installed from the registry runs the packaged binary (--versi
   assert.match(viaLauncher.stdout, /^wazion-mcp \d+\.\d+\.\d+/);
 });
 
-let passed = 0;
-let failed = 0;
-// Each test bounded (60 s); TEST_FILTER=text runs only the tests whose name contains it.
-const bounded = (fn) => {
-  let timer;
-  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out after 60 s')), 60000); });
-  return Promise.race([Promise.resolve().then(fn), limit]).finally(() => clearTimeout(timer));
-};
-for (const { name, fn } of tests) {
-  if (process.env.TEST_FILTER && !name.includes(process.env.TEST_FILTER)) continue;
-  try {
-    await bounded(fn);
-    passed += 1;
-    console.log(`PASS  npm: ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL  npm: ${name}\n    ${String(err.stack || err).split('\n').join('\n    ')}`);
-  }
-}
-console.log(`npm: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await runTests('npm', tests);

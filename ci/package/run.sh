@@ -216,17 +216,8 @@ web:
   enable: false
 log: { type: stdout, format: pretty, level: warn }
 YAML
-# The registry's answers, read with Node's fetch (no curl needed).
-ping() { node -e 'fetch(process.argv[1] + "-/ping").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$REG"; }
-add_user() { # name password: prints the token of a new registry user
-  # shellcheck disable=SC2016 # JavaScript, not shell
-  node -e '
-    const [reg, name, password] = process.argv.slice(1);
-    fetch(`${reg}-/user/org.couchdb.user:${name}`, { method: "PUT", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name, password }) })
-      .then((r) => r.json()).then((j) => console.log(j.token));
-  ' "$REG" "$1" "$2"
-}
+# shellcheck source=registry.sh source-path=SCRIPTDIR
+. "$ROOT/ci/package/registry.sh" # ping, add_user (against $REG)
 verdaccio --config "$RUN/verdaccio/config.yaml" --listen "127.0.0.1:$port" >"$RUN/verdaccio.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do
